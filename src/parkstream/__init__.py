@@ -1,0 +1,10 @@
+"""parkstream: event-sourced LoRaWAN smart parking."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("parkstream")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0"
+
+__all__ = ["__version__"]

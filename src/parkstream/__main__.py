@@ -1,0 +1,3 @@
+from parkstream.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""One settings class for every parkstream process.
+
+Values come from arguments, then ``PARKSTREAM_*`` environment variables, then
+``PARKSTREAM_*_FILE`` variables naming a file that holds the value (for secrets
+mounted by Docker or Kubernetes), then the defaults below. Nothing here is read
+at import time: call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "PARKSTREAM_"
+
+Profile = Literal["production", "dev", "test"]
+
+
+class FileSecretsSource(PydanticBaseSettingsSource):
+    """``PARKSTREAM_<NAME>_FILE=/run/secrets/x`` sets ``<name>`` to the file's content."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: dict[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        var = f"{ENV_PREFIX}{field_name.upper()}_FILE"
+        path = self._environ.get(var)
+        if not path:
+            return None, field_name, False
+        try:
+            content = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"{var}={path!r} cannot be read: {exc.strerror}") from exc
+        return content.rstrip("\r\n"), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+class Settings(BaseSettings):
+    """Configuration of every parkstream process (see README, "Configuration")."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="ignore",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    profile: Profile = Field(
+        default="production",
+        description="production, or dev/test: the latter turn on workarounds for the "
+        "embedded Kafka-protocol test broker and readable console logs.",
+    )
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    topic_prefix: str = "parkstream"
+
+    # PostgreSQL
+    database_url: SecretStr = SecretStr("postgresql://127.0.0.1:5432/parkstream")
+
+    # MQTT
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_ca_file: Path | None = None
+
+    # HTTP API
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+
+    # Logging
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console", "auto"] = "auto"
+
+    @model_validator(mode="after")
+    def _check_sasl(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL") and not self.kafka_sasl_username:
+            raise ValueError("kafka_sasl_username is required with a SASL security protocol")
+        return self
+
+    @property
+    def is_dev_profile(self) -> bool:
+        """The embedded test broker's quirks are worked around only in these profiles."""
+        return self.profile in ("dev", "test")
+
+    @property
+    def effective_log_format(self) -> Literal["json", "console"]:
+        if self.log_format != "auto":
+            return self.log_format
+        return "console" if self.is_dev_profile else "json"
+
+    def topic(self, name: str) -> str:
+        """Full topic name for a catalogue entry, e.g. ``device-events.v1``."""
+        return f"{self.topic_prefix}.{name}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            FileSecretsSource(settings_cls, dict(os.environ)),
+        )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment; keyword arguments win."""
+    return Settings(**overrides)
