@@ -130,6 +130,9 @@ class SensorReadingAcceptedData(Record):
     dev_eui: str = Field(pattern=r"^[0-9a-f]{16}$")
     occupied: bool
     f_cnt: int | None = None
+    observed_at: AwareDatetime | None = Field(
+        default=None, description="Event time of the uplink that carried the reading."
+    )
     settled: bool = Field(description="True when the reading changed the debounced occupancy.")
     pending_until: AwareDatetime | None = Field(
         default=None, description="When a held change settles if nothing contradicts it."
@@ -150,6 +153,19 @@ class SensorReadingIgnoredData(Record):
 class SensorReadingIgnored(_SpaceEvent):
     type: Literal["space.sensor_reading_ignored"] = "space.sensor_reading_ignored"
     data: SensorReadingIgnoredData
+
+
+class SensorDebouncedData(Record):
+    dev_eui: str = Field(pattern=r"^[0-9a-f]{16}$")
+    occupied: bool
+    held_since: AwareDatetime = Field(description="When the first reading of the change came.")
+
+
+class SensorDebounced(_SpaceEvent):
+    """A held change of occupancy settled: nothing contradicted it for ``debounce_s``."""
+
+    type: Literal["space.sensor_debounced"] = "space.sensor_debounced"
+    data: SensorDebouncedData
 
 
 class SensorWentSilentData(Record):
@@ -376,6 +392,7 @@ SpaceEvent = (
     | CommandRejected
     | SensorReadingAccepted
     | SensorReadingIgnored
+    | SensorDebounced
     | SensorWentSilent
     | SensorRecovered
     | SpaceStateChanged
@@ -405,6 +422,7 @@ SPACE_EVENT_TYPES: tuple[type[Envelope], ...] = (
     CommandRejected,
     SensorReadingAccepted,
     SensorReadingIgnored,
+    SensorDebounced,
     SensorWentSilent,
     SensorRecovered,
     SpaceStateChanged,
