@@ -70,9 +70,7 @@ class Settings(BaseSettings):
 
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
-        "PLAINTEXT"
-    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
@@ -87,6 +85,40 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
     mqtt_ca_file: Path | None = None
+
+    mqtt_client_id: str = Field(
+        default="parkstream-bridge",
+        description="Stable client id: the broker keeps the persistent session under it.",
+    )
+    mqtt_subscriptions: list[str] = Field(
+        default_factory=lambda: ["application/+/device/+/event/+"],
+        description="ChirpStack event topic filters (v3 before 3.11: application/+/device/+/+).",
+    )
+    mqtt_shared_group: str | None = Field(
+        default=None,
+        description="Subscribe as $share/<group>/<filter> so several bridges split the load.",
+    )
+    mqtt_keepalive_s: int = Field(default=30, ge=5, le=3600)
+
+    # Bridge
+    downlink_dialect: Literal["v4", "v3"] = "v4"
+    downlink_application_id: str | None = Field(
+        default=None,
+        description="ChirpStack application for downlinks to devices the bridge has not heard.",
+    )
+    downlink_expiry: bool = Field(
+        default=True, description="Send expiresAt (ChirpStack >= 4.14) with each downlink."
+    )
+    dedup_window: int = Field(default=100_000, ge=0)
+    dedup_max_age_s: int = Field(default=3600, ge=1)
+    state_dir: Path = Field(
+        default=Path(".parkstream-state"),
+        description="Where the bridge keeps its dedup window and device->application map.",
+    )
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Prometheus endpoint; unset = off."
+    )
 
     # HTTP API
     api_host: str = "127.0.0.1"

@@ -15,6 +15,11 @@ class DownlinkData(Record):
     data_b64: str
     confirmed: bool = False
     expires_at: AwareDatetime | None = None
+    application_id: str | None = Field(
+        default=None,
+        description="ChirpStack application of the device, when the sender knows it; "
+        "otherwise the bridge uses the one it saw in the device's uplinks.",
+    )
 
 
 class DownlinkRequested(Envelope):

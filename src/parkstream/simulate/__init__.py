@@ -1,0 +1,1 @@
+"""Simulated ChirpStack traffic: the messages a real network server would publish."""
