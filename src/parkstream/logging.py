@@ -9,9 +9,7 @@ from typing import Literal
 import structlog
 
 
-def configure_logging(
-    level: str = "INFO", fmt: Literal["json", "console"] = "json"
-) -> None:
+def configure_logging(level: str = "INFO", fmt: Literal["json", "console"] = "json") -> None:
     """Route stdlib logging and structlog through one renderer on stderr."""
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,

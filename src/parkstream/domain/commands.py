@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import Field, field_validator
 
 from parkstream.domain.display import DisplayPolicy
-from parkstream.domain.envelope import Envelope, Record
+from parkstream.domain.envelope import Envelope, Record, UtcDatetime
 from parkstream.domain.ids import normalize_eui
 from parkstream.domain.states import SpaceState
 
@@ -132,8 +132,8 @@ class CreateReservationData(Record):
     request_id: str = Field(
         min_length=1, max_length=200, description="Idempotency key: a repeat changes nothing."
     )
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
     grace_s: int | None = Field(default=None, ge=0, le=3600)
     kind: Literal["standard", "vip", "maintenance", "event"] = "standard"
     external_ref: str | None = Field(default=None, max_length=200)
@@ -161,7 +161,7 @@ class CancelReservation(Envelope):
 class SetOverrideData(Record):
     state: SpaceState
     reason: str = ""
-    until: AwareDatetime | None = None
+    until: UtcDatetime | None = None
 
     @field_validator("state")
     @classmethod
@@ -172,7 +172,7 @@ class SetOverrideData(Record):
 
 
 class SetOverride(Envelope):
-    type: Literal["override.set"] = "override.set"
+    type: Literal["space.set_override"] = "space.set_override"
     tenant_id: str
     space_id: str
     data: SetOverrideData
@@ -183,7 +183,7 @@ class ClearOverrideData(Record):
 
 
 class ClearOverride(Envelope):
-    type: Literal["override.clear"] = "override.clear"
+    type: Literal["space.clear_override"] = "space.clear_override"
     tenant_id: str
     space_id: str
     data: ClearOverrideData = Field(default_factory=ClearOverrideData)
@@ -203,7 +203,7 @@ class SetDisplayPolicy(Envelope):
 
 
 class TickData(Record):
-    due_at: AwareDatetime = Field(description="The deadline this tick was scheduled for.")
+    due_at: UtcDatetime = Field(description="The deadline this tick was scheduled for.")
 
 
 class Tick(Envelope):

@@ -31,6 +31,9 @@ RECORD_TYPES: dict[str, type[Envelope]] = {
     cls.TYPE: cls for types in TOPIC_TYPES.values() for cls in types
 }
 
+if len(RECORD_TYPES) != sum(len(types) for types in TOPIC_TYPES.values()):
+    raise RuntimeError("two record types share a type name")
+
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 # (type, version) -> function that turns that version's dict into version + 1.
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}
@@ -41,7 +44,8 @@ class ContractError(ValueError):
 
 
 def encode(record: Envelope) -> bytes:
-    return orjson.dumps(record.model_dump(mode="python"))
+    # OPT_NON_STR_KEYS: maps keyed by an enum (display styles by state) are written by value.
+    return orjson.dumps(record.model_dump(mode="python"), option=orjson.OPT_NON_STR_KEYS)
 
 
 def to_dict(record: Envelope) -> dict[str, Any]:
@@ -81,7 +85,9 @@ def decode(payload: bytes | str | dict[str, Any]) -> Envelope:
     if cls is None:
         raise ContractError(f"unknown record type {type_name!r}")
     version = raw.get("version", 1)
-    if isinstance(version, int) and version > cls.VERSION:
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ContractError(f"{cls.TYPE}: version must be an integer, got {version!r}")
+    if version > cls.VERSION:
         raise ContractError(f"{cls.TYPE} v{version} is newer than this reader (v{cls.VERSION})")
     try:
         return cls.model_validate(upcast(raw))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from parkstream.domain.envelope import Envelope, Record
+from parkstream.domain.envelope import Envelope, Record, UtcDatetime
 
 
 class DownlinkData(Record):
@@ -14,7 +14,7 @@ class DownlinkData(Record):
     f_port: int = Field(ge=1, le=223)
     data_b64: str
     confirmed: bool = False
-    expires_at: AwareDatetime | None = None
+    expires_at: UtcDatetime | None = None
     application_id: str | None = Field(
         default=None,
         description="ChirpStack application of the device, when the sender knows it; "
@@ -38,7 +38,7 @@ class DeadLetterData(Record):
     origin_topic: str | None = None
     origin_partition: int | None = None
     origin_offset: int | None = None
-    received_at: AwareDatetime
+    received_at: UtcDatetime
 
 
 class DeadLettered(Envelope):

@@ -11,16 +11,25 @@ fields are only ever added as optional, and a breaking change is a new
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, ClassVar, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+# Every timestamp of the contract is timezone-aware and held in UTC, so its written
+# form (RFC 3339, +00:00) is exact whatever offset it arrived with.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
 class Record(BaseModel):
     """Base of every frozen payload and value object of the contract."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", ser_json_inf_nan="null")
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
 
 
 class Source(Record):
@@ -53,8 +62,8 @@ class Envelope(Record):
     tenant_id: str | None = None
     space_id: str | None = None
     dev_eui: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
-    occurred_at: AwareDatetime = Field(description="Event time (when it happened in the field).")
-    recorded_at: AwareDatetime = Field(description="Ingest time (when parkstream recorded it).")
+    occurred_at: UtcDatetime = Field(description="Event time (when it happened in the field).")
+    recorded_at: UtcDatetime = Field(description="Ingest time (when parkstream recorded it).")
     source: Source
     causation_id: str | None = Field(
         default=None, description="event_id of the record that directly caused this one."

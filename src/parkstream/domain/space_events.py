@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from parkstream.domain.commands import DeviceRole, SpaceConfig
 from parkstream.domain.display import DisplayPolicy
-from parkstream.domain.envelope import Envelope, Record
+from parkstream.domain.envelope import Envelope, Record, UtcDatetime
 from parkstream.domain.states import Layer, SpaceState
 
 
 class NextChange(Record):
     """A change the bay will make by itself unless something else happens first."""
 
-    at: AwareDatetime
+    at: UtcDatetime
     reason: str = Field(description="e.g. reservation_starts, no_show, override_ends")
     to_state: SpaceState | None = None
 
@@ -33,7 +33,7 @@ class Explanation(Record):
     cause_event_ids: tuple[str, ...] = Field(
         default=(), description="event_ids of the records that put the bay in this state."
     )
-    since: AwareDatetime | None = None
+    since: UtcDatetime | None = None
     reservation_id: str | None = None
     next_change: NextChange | None = None
 
@@ -130,11 +130,11 @@ class SensorReadingAcceptedData(Record):
     dev_eui: str = Field(pattern=r"^[0-9a-f]{16}$")
     occupied: bool
     f_cnt: int | None = None
-    observed_at: AwareDatetime | None = Field(
+    observed_at: UtcDatetime | None = Field(
         default=None, description="Event time of the uplink that carried the reading."
     )
     settled: bool = Field(description="True when the reading changed the debounced occupancy.")
-    pending_until: AwareDatetime | None = Field(
+    pending_until: UtcDatetime | None = Field(
         default=None, description="When a held change settles if nothing contradicts it."
     )
 
@@ -158,7 +158,7 @@ class SensorReadingIgnored(_SpaceEvent):
 class SensorDebouncedData(Record):
     dev_eui: str = Field(pattern=r"^[0-9a-f]{16}$")
     occupied: bool
-    held_since: AwareDatetime = Field(description="When the first reading of the change came.")
+    held_since: UtcDatetime = Field(description="When the first reading of the change came.")
 
 
 class SensorDebounced(_SpaceEvent):
@@ -170,7 +170,7 @@ class SensorDebounced(_SpaceEvent):
 
 class SensorWentSilentData(Record):
     dev_eui: str = Field(pattern=r"^[0-9a-f]{16}$")
-    last_heard_at: AwareDatetime | None
+    last_heard_at: UtcDatetime | None
 
 
 class SensorWentSilent(_SpaceEvent):
@@ -180,7 +180,7 @@ class SensorWentSilent(_SpaceEvent):
 
 class SensorRecoveredData(Record):
     dev_eui: str = Field(pattern=r"^[0-9a-f]{16}$")
-    silent_since: AwareDatetime | None
+    silent_since: UtcDatetime | None
 
 
 class SensorRecovered(_SpaceEvent):
@@ -208,8 +208,8 @@ class SpaceStateChanged(_SpaceEvent):
 class ReservationConfirmedData(Record):
     reservation_id: str
     request_id: str
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
     grace_s: int
     kind: str = "standard"
     external_ref: str | None = None
@@ -245,7 +245,7 @@ class ReservationStarted(_SpaceEvent):
 
 class ReservationFulfilledData(Record):
     reservation_id: str
-    arrived_at: AwareDatetime
+    arrived_at: UtcDatetime
 
 
 class ReservationFulfilled(_SpaceEvent):
@@ -257,7 +257,7 @@ class ReservationFulfilled(_SpaceEvent):
 
 class ReservationNoShowData(Record):
     reservation_id: str
-    grace_ended_at: AwareDatetime
+    grace_ended_at: UtcDatetime
 
 
 class ReservationNoShow(_SpaceEvent):
@@ -291,7 +291,7 @@ class ReservationCancelled(_SpaceEvent):
 class OverrideSetData(Record):
     state: SpaceState
     reason: str = ""
-    until: AwareDatetime | None = None
+    until: UtcDatetime | None = None
 
 
 class OverrideSet(_SpaceEvent):
@@ -354,7 +354,7 @@ class DisplayResendScheduledData(Record):
     command_id: str
     dev_eui: str = Field(pattern=r"^[0-9a-f]{16}$")
     attempt: int = Field(ge=1, description="The attempt that will be made at due_at.")
-    due_at: AwareDatetime
+    due_at: UtcDatetime
     reason: str = Field(description="no_txack, nack, dropped")
 
 
