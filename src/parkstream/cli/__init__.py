@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services",
     "topics",
     "bridge",
+    "worker",
     "ingest",
     "display",
     "schemas",

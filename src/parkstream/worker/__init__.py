@@ -1,0 +1,1 @@
+"""The stream worker: thin Faust agents around the pure decider."""

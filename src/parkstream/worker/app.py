@@ -1,0 +1,363 @@
+"""The Faust app of ``parkstream worker``, built by :func:`create_worker` from settings.
+
+Three agents, each a thin shell around pure code:
+
+1. ``route`` (device-events + worker-registry, keyed by device): keeps the device
+   registry table and forwards each device event to its bay, or reports an orphan;
+2. ``forward`` (space-commands, keyed by bay): forwards commands, ticks included;
+3. ``fold`` (worker-space-inputs, keyed by bay): folds every input with the decider
+   into the ``spaces`` table and emits space events, downlinks and registry changes.
+
+Routing and commands meet in one internal topic so every bay has exactly one input
+order: after a crash, an input is decided again on the same state, and gives the same
+events. Each batch's outputs are flushed to Kafka *before* its table writes, so a
+state can never hold the effect of an input whose events were lost.
+
+A timer emits tick commands for due deadlines, so every time-driven change is an event.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.serializers import codecs
+from faust.streams import _current_event
+
+from parkstream.catalogue import topic_spec
+from parkstream.config import Settings
+from parkstream.domain import commands as cmd
+from parkstream.domain.contract import ContractError, decode, encode
+from parkstream.domain.deadletter import dead_letter
+from parkstream.domain.effective import next_deadline
+from parkstream.domain.envelope import Source
+from parkstream.domain.ids import derive_id
+from parkstream.domain.space import Space
+from parkstream.kafka_profile import faust_settings
+from parkstream.logging import get_logger
+from parkstream.worker.fold import Output, fold_batch
+from parkstream.worker.metrics import WorkerMetrics
+from parkstream.worker.routing import (
+    Assignment,
+    RegistryChange,
+    apply_change,
+    orphan_due,
+    orphan_seen,
+    routed,
+)
+
+log = get_logger("parkstream.worker")
+
+BATCH_MAX = 1000
+BATCH_WITHIN_S = 0.01
+TICK_INTERVAL_S = 0.5
+RESYNC_INTERVAL_S = 30.0
+
+
+class SpaceCodec(codecs.Codec):
+    """Table values: a bay's state as its pydantic JSON."""
+
+    def _dumps(self, obj: Any) -> bytes:
+        return obj.model_dump_json().encode() if isinstance(obj, Space) else bytes(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return Space.model_validate_json(s)
+
+
+codecs.register("parkstream_space", SpaceCodec())
+
+
+@contextmanager
+def as_current(event: Any) -> Iterator[None]:
+    """Make ``event`` Faust's current event, so a table write goes to its partition."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+def _source(event: Any) -> Source:
+    m = event.message
+    return Source(kind="kafka", topic=m.topic, partition=m.partition, offset=m.offset)
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    app: faust.App
+    metrics: WorkerMetrics
+    topics: dict[str, Any]
+    spaces: Any
+    registry: Any
+    orphans: Any
+    due: dict[str, datetime] = field(default_factory=dict)
+    ticked: dict[str, datetime] = field(default_factory=dict)
+
+    async def send(self, outputs: Sequence[Output]) -> None:
+        for out in outputs:
+            await self.topics[out.topic].send(key=out.key, value=out.value)
+
+    def index(self, space_id: str, state: Space) -> None:
+        due = next_deadline(state)
+        if due is None:
+            self.due.pop(space_id, None)
+        else:
+            self.due[space_id] = due
+
+    # --- agents ---------------------------------------------------------------------
+
+    async def fold(self, events: Sequence[Any]) -> None:
+        started = time.perf_counter()
+        result = fold_batch(((e.value, _source(e)) for e in events), self.spaces.get)
+        await self.send(result.outputs)
+        await self.app.producer.flush()  # outputs are durable before the states that imply them
+        last = {}
+        for e in events:
+            if isinstance(e.key, bytes | str):
+                last[e.key.decode() if isinstance(e.key, bytes) else e.key] = e
+        for space_id, state in result.states.items():
+            event = last.get(space_id, events[-1])
+            with as_current(event):
+                self.spaces[space_id] = state
+            self.index(space_id, state)
+        m = self.metrics
+        for t, n in result.inputs_by_type.items():
+            m.inputs.labels(t).inc(n)
+        for t, n in result.outputs_by_type.items():
+            m.outputs.labels(t).inc(n)
+        if result.rejected:
+            m.rejected.labels("fold").inc(result.rejected)
+        m.batch_size.observe(len(events))
+        m.fold_seconds.observe((time.perf_counter() - started) / max(1, len(events)))
+
+    async def forward(self, events: Sequence[Any]) -> None:
+        outputs: list[Output] = []
+        for e in events:
+            raw: bytes = e.value or b""
+            try:
+                inp = decode(raw)
+                if inp.type not in _COMMAND_TYPES or not inp.space_id:
+                    raise ContractError(f"{inp.type} is not a space command with a space_id")
+            except ContractError as exc:
+                outputs.append(self._dead(raw, e, str(exc)))
+                continue
+            outputs.append(Output("worker-space-inputs.v1", inp.space_id.encode(), raw))
+        await self.send(outputs)
+
+    async def route(self, events: Sequence[Any]) -> None:
+        outputs: list[Output] = []
+        registry_writes: list[tuple[Any, str, Assignment | None]] = []
+        pending: dict[str, Assignment | None] = {}
+        orphan_writes: list[tuple[Any, str, str]] = []
+        registry_topic = self.settings.topic("worker-registry.v1")
+        for e in events:
+            raw: bytes = e.value or b""
+            if e.message.topic == registry_topic:
+                change = RegistryChange.from_json(raw)
+                current = (
+                    pending[change.dev_eui]
+                    if change.dev_eui in pending
+                    else self._assignment(change.dev_eui)
+                )
+                new = apply_change(current, change)
+                pending[change.dev_eui] = new
+                registry_writes.append((e, change.dev_eui, new))
+                continue
+            try:
+                device_event = decode(raw)
+                if device_event.dev_eui is None:
+                    raise ContractError(f"{device_event.type} has no dev_eui")
+            except ContractError as exc:
+                outputs.append(self._dead(raw, e, str(exc)))
+                continue
+            eui = device_event.dev_eui
+            assignment = pending[eui] if eui in pending else self._assignment(eui)
+            if assignment is not None:
+                out = routed(device_event, assignment)
+                outputs.append(
+                    Output("worker-space-inputs.v1", assignment.space_id.encode(), encode(out))
+                )
+                self.metrics.routed.labels("routed").inc()
+                continue
+            self.metrics.routed.labels("orphan").inc()
+            last = self.orphans.get(eui)
+            last_at = datetime.fromisoformat(last) if last else None
+            if orphan_due(last_at, device_event.recorded_at):
+                record = orphan_seen(device_event, _source(e))
+                outputs.append(Output("space-events.v1", eui.encode(), encode(record)))
+                orphan_writes.append((e, eui, device_event.recorded_at.isoformat()))
+        await self.send(outputs)
+        await self.app.producer.flush()
+        for e, eui, assignment in registry_writes:
+            with as_current(e):
+                if assignment is None:
+                    self.registry.pop(eui, None)
+                else:
+                    self.registry[eui] = assignment.to_json().decode()
+        for e, eui, at in orphan_writes:
+            with as_current(e):
+                self.orphans[eui] = at
+
+    def _assignment(self, eui: str) -> Assignment | None:
+        raw = self.registry.get(eui)
+        return Assignment.from_json(raw.encode() if isinstance(raw, str) else raw) if raw else None
+
+    def _dead(self, raw: bytes, event: Any, detail: str) -> Output:
+        self.metrics.rejected.labels("route").inc()
+        m = event.message
+        letter = dead_letter(
+            stage="worker",
+            reason="invalid_input",
+            detail=detail,
+            raw=raw,
+            received_at=datetime.now(UTC),
+            source=_source(event),
+            origin_topic=m.topic,
+            origin_partition=m.partition,
+            origin_offset=m.offset,
+        )
+        return Output("deadletter.v1", m.topic.encode(), encode(letter))
+
+    # --- timers ---------------------------------------------------------------------
+
+    async def emit_ticks(self, now: datetime | None = None) -> int:
+        """Send a tick for every bay whose next deadline has come (once per deadline)."""
+        now = now or datetime.now(UTC)
+        outputs = []
+        for space_id, due in list(self.due.items()):
+            if due > now or self.ticked.get(space_id) == due:
+                continue
+            tick = cmd.Tick(
+                event_id=derive_id("tick", space_id, due.isoformat()),
+                space_id=space_id,
+                occurred_at=due,
+                recorded_at=now,
+                source=Source(kind="timer"),
+                data=cmd.TickData(due_at=due),
+            )
+            outputs.append(Output("space-commands.v1", space_id.encode(), encode(tick)))
+            self.ticked[space_id] = due
+        await self.send(outputs)
+        self.metrics.ticks.inc(len(outputs))
+        return len(outputs)
+
+    def resync(self) -> None:
+        """Rebuild the deadline index from the local table (after start or a rebalance)."""
+        count = 0
+        for space_id, state in list(self.spaces.items()):
+            if isinstance(state, Space):
+                self.index(space_id, state)
+                count += 1
+        self.metrics.spaces.set(count)
+        self.metrics.devices.set(len(self.registry))
+
+
+_COMMAND_TYPES = frozenset(c.TYPE for c in cmd.COMMAND_TYPES)
+
+
+def create_worker(
+    settings: Settings,
+    *,
+    datadir: Path | None = None,
+    metrics: WorkerMetrics | None = None,
+    ticks: bool = True,
+) -> Worker:
+    """Build the worker's Faust app from settings (nothing connects until it starts)."""
+    partitions = topic_spec("worker-space-inputs.v1").partitions
+    app = faust.App(
+        f"{settings.topic_prefix}-worker",
+        **faust_settings(
+            settings,
+            store="memory://",
+            datadir=str(datadir or settings.state_dir / "worker"),
+            web_enabled=False,
+            topic_partitions=partitions,
+            topic_replication_factor=1 if settings.is_dev_profile else 3,
+            table_standby_replicas=0,
+            producer_linger=0.005,
+            stream_buffer_maxsize=4 * BATCH_MAX,
+        ),
+    )
+
+    def topic(name: str, *, internal: bool = False) -> Any:
+        return app.topic(
+            settings.topic(name),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=topic_spec(name).partitions,
+            internal=internal,
+        )
+
+    topics = {
+        name: topic(name)
+        for name in (
+            "device-events.v1",
+            "space-commands.v1",
+            "space-events.v1",
+            "downlinks.v1",
+            "deadletter.v1",
+            "worker-space-inputs.v1",
+            "worker-registry.v1",
+        )
+    }
+    spaces = app.Table("spaces", partitions=partitions, key_type=str)
+    # Faust derives a table's codec from its value type; bay states are pydantic models,
+    # written and recovered with their own JSON (set before the changelog topic exists).
+    spaces.value_serializer = "parkstream_space"
+    registry = app.Table("registry", partitions=partitions, key_type=str, value_type=str)
+    orphans = app.Table("orphans", partitions=partitions, key_type=str, value_type=str)
+    worker = Worker(
+        settings=settings,
+        app=app,
+        metrics=metrics or WorkerMetrics(),
+        topics=topics,
+        spaces=spaces,
+        registry=registry,
+        orphans=orphans,
+    )
+
+    routing_inputs = app.topic(
+        settings.topic("device-events.v1"),
+        settings.topic("worker-registry.v1"),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    @app.agent(routing_inputs, name="route")
+    async def route(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            await worker.route(events)
+
+    @app.agent(topics["space-commands.v1"], name="forward")
+    async def forward(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            await worker.forward(events)
+
+    @app.agent(topics["worker-space-inputs.v1"], name="fold")
+    async def fold(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            await worker.fold(events)
+
+    async def emit_ticks() -> None:
+        await worker.emit_ticks()
+
+    async def resync() -> None:
+        worker.resync()
+
+    if ticks:
+        app.timer(interval=TICK_INTERVAL_S, name="ticks")(emit_ticks)
+    app.timer(interval=RESYNC_INTERVAL_S, name="resync")(resync)
+    app.task(resync)
+    return worker
