@@ -313,7 +313,7 @@ def create_worker(
     spaces = app.Table("spaces", partitions=partitions, key_type=str)
     # Faust derives a table's codec from its value type; bay states are pydantic models,
     # written and recovered with their own JSON (set before the changelog topic exists).
-    spaces.value_serializer = "parkstream_space"
+    spaces.value_serializer = "parkstream_space"  # type: ignore[attr-defined]
     registry = app.Table("registry", partitions=partitions, key_type=str, value_type=str)
     orphans = app.Table("orphans", partitions=partitions, key_type=str, value_type=str)
     worker = Worker(
