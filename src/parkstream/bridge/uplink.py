@@ -26,10 +26,11 @@ from parkstream.domain.deadletter import dead_letter
 from parkstream.domain.envelope import Source
 from parkstream.ingest.parse import parse_message
 from parkstream.ingest.result import ParseResult
-from parkstream.ingest.topics import Topic, parse_topic
 from parkstream.logging import get_logger
 
 log = get_logger("parkstream.bridge.uplink")
+
+DRAIN_BURST = 256
 
 
 @dataclass(slots=True)
@@ -90,8 +91,15 @@ class UplinkPump:
             raise reader.exception()  # type: ignore[misc]
 
     async def _read(self, client: aiomqtt.Client, queue: asyncio.Queue[_InFlight | None]) -> None:
+        incoming = client._queue  # aiomqtt 2.5 internals, as for manual acks (mqtt.py)
         async for message in client.messages:
             await queue.put(await self.handle(message))
+            # aiomqtt 2.5 creates a task for every message it hands out; what has already
+            # arrived is taken straight from its queue instead (a bounded burst per turn).
+            for _ in range(DRAIN_BURST):
+                if incoming.empty():
+                    break
+                await queue.put(await self.handle(incoming.get_nowait()))
 
     async def handle(self, message: aiomqtt.Message) -> _InFlight:
         received = time.monotonic()
@@ -103,8 +111,7 @@ class UplinkPump:
         )
         recorded_at = self.clock()
         result = parse_message(topic, payload, recorded_at=recorded_at, decoders=self.decoders)
-        where = parse_topic(topic)
-        event = where.event if isinstance(where, Topic) else "unknown"
+        event = topic.rsplit("/", 1)[-1]
         dedup_key = result.dedup_key
         if result.outcome == "accepted" and dedup_key:
             # A repeat of a message still in flight is safe to acknowledge: acknowledgements
@@ -118,8 +125,10 @@ class UplinkPump:
             for record in result.events:
                 key = (record.dev_eui or "").encode()
                 futures.append(await self.producer.send(self.device_topic, encode(record), key=key))
-            if isinstance(where, Topic) and result.events and result.events[0].dev_eui:
-                self.state.learn_application(result.events[0].dev_eui, where.application_id)
+            first = result.events[0] if result.events else None
+            device = getattr(getattr(first, "data", None), "device", None)
+            if first is not None and first.dev_eui and device is not None and device.application_id:
+                self.state.learn_application(first.dev_eui, device.application_id)
         elif result.outcome == "rejected":
             record = dead_letter(
                 stage="bridge",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 
@@ -28,6 +29,18 @@ def is_eui(value: str) -> bool:
     return bool(_EUI_RE.match(value))
 
 
+_NAMESPACE_BYTES = PARKSTREAM_NAMESPACE.bytes
+
+
 def derive_id(*parts: object) -> str:
-    """A UUID that depends only on ``parts``: replaying the same input yields the same id."""
-    return str(uuid.uuid5(PARKSTREAM_NAMESPACE, "\x1f".join(str(p) for p in parts)))
+    """A UUID that depends only on ``parts``: replaying the same input yields the same id.
+
+    Exactly ``str(uuid.uuid5(PARKSTREAM_NAMESPACE, "\\x1f".join(parts)))``, computed
+    without building UUID objects (it runs for every event).
+    """
+    name = "\x1f".join(p if isinstance(p, str) else str(p) for p in parts)
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])  # noqa: S324 - RFC 4122 v5 is defined on SHA-1
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
