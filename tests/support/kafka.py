@@ -37,6 +37,24 @@ async def read_records(
     return records
 
 
+async def read_all(settings: Settings, topic: str, quiet: float = 2.0) -> list[Any]:
+    """Every record of ``topic``: read until nothing new came for ``quiet`` seconds."""
+    consumer = AIOKafkaConsumer(
+        topic, **aiokafka_consumer_kwargs(settings, auto_offset_reset="earliest", group_id=None)
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=int(quiet * 1000))
+            if not batch:
+                return records
+            for part in batch.values():
+                records.extend(part)
+    finally:
+        await consumer.stop()
+
+
 async def read_events(
     settings: Settings, topic: str, count: int, timeout: float = 30.0
 ) -> list[Envelope]:

@@ -26,7 +26,9 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
 
     async def main(stop: asyncio.Event) -> None:
-        worker = create_worker(settings, ticks=not args.no_ticks)
+        datadir = settings.state_dir / "worker"
+        datadir.mkdir(parents=True, exist_ok=True)
+        worker = create_worker(settings, datadir=datadir, ticks=not args.no_ticks)
         serve_metrics(settings, worker.metrics.registry, DEFAULT_METRICS_PORT)
         await worker.app.start()
         try:

@@ -105,6 +105,16 @@ class Worker:
         for out in outputs:
             await self.topics[out.topic].send(key=out.key, value=out.value)
 
+    def load(self, space_id: str) -> Space | None:
+        """A bay's stored state. Written with the bay codec; recovered from the changelog
+        by Faust's JSON codec as a plain dict, which is validated back into a state."""
+        value = self.spaces.get(space_id)
+        if value is None or isinstance(value, Space):
+            return value
+        if isinstance(value, bytes | str):
+            return Space.model_validate_json(value)
+        return Space.model_validate(value)
+
     def index(self, space_id: str, state: Space) -> None:
         due = next_deadline(state)
         if due is None:
@@ -116,7 +126,7 @@ class Worker:
 
     async def fold(self, events: Sequence[Any]) -> None:
         started = time.perf_counter()
-        result = fold_batch(((e.value, _source(e)) for e in events), self.spaces.get)
+        result = fold_batch(((e.value, _source(e)) for e in events), self.load)
         await self.send(result.outputs)
         await self.app.producer.flush()  # outputs are durable before the states that imply them
         last = {}
@@ -252,8 +262,9 @@ class Worker:
     def resync(self) -> None:
         """Rebuild the deadline index from the local table (after start or a rebalance)."""
         count = 0
-        for space_id, state in list(self.spaces.items()):
-            if isinstance(state, Space):
+        for space_id in list(self.spaces.keys()):
+            state = self.load(space_id)
+            if state is not None:
                 self.index(space_id, state)
                 count += 1
         self.metrics.spaces.set(count)
