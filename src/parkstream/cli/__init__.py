@@ -13,11 +13,13 @@ from collections.abc import Sequence
 
 # Modules under parkstream.cli that add subcommands, in --help order.
 COMMAND_MODULES: tuple[str, ...] = (
+    "dev",
     "version",
     "services",
     "topics",
     "bridge",
     "worker",
+    "events",
     "ingest",
     "display",
     "schemas",

@@ -1,0 +1,1 @@
+"""``parkstream dev``: the whole system on one machine, under one supervisor."""
