@@ -6,6 +6,7 @@ Commands are imperative; the decider turns each into events or a rejection.
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
@@ -44,11 +45,25 @@ class SpaceConfig(Record):
     display_resend_max_s: int = Field(default=1800, ge=5, le=86400)
 
 
+def check_time_zone(value: str) -> str:
+    """An IANA time zone name (``Europe/Amsterdam``) known to this system's tz database."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
 class RegisterSpaceData(Record):
     site_id: str = Field(min_length=1, max_length=100)
     name: str = Field(min_length=1, max_length=100)
     code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9]+$")
     config: SpaceConfig = Field(default_factory=SpaceConfig)
+    time_zone: str = Field(
+        default="UTC", description="IANA time zone of the bay's site (daily utilisation)."
+    )
+
+    _tz = field_validator("time_zone")(check_time_zone)
 
 
 class RegisterSpace(Envelope):

@@ -51,6 +51,7 @@ class SpaceRegisteredData(Record):
     name: str
     code: str
     config: SpaceConfig
+    time_zone: str = Field(default="UTC", description="IANA time zone of the bay's site.")
 
 
 class SpaceRegistered(_SpaceEvent):

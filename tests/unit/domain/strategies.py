@@ -47,7 +47,10 @@ aware_datetimes = st.datetimes(
 )
 
 # Field names whose string values have a form only a validator knows (normalize_eui).
-STRING_FIELDS: dict[str, Strategy] = {"dev_eui": eui}
+STRING_FIELDS: dict[str, Strategy] = {
+    "dev_eui": eui,
+    "time_zone": st.sampled_from(["UTC", "Europe/Amsterdam", "America/New_York", "Asia/Kolkata"]),
+}
 
 # (model, field) -> strategy, where a validator refuses part of what the type allows.
 FIELD_STRATEGIES: dict[tuple[type[BaseModel], str], Strategy] = {
