@@ -106,7 +106,7 @@ async def drive(settings: Settings, out: Collector) -> None:
                 await drv.reading(f"{b:016x}", (n + b) % 3 == 0, at)
 
 
-async def check_against_pure_fold(settings: Settings, out: Collector) -> None:
+async def check_against_pure_fold(settings: Settings, out: Collector, logs: list[Path]) -> None:
     inputs_topic = settings.topic("worker-space-inputs.v1")
     expected_count = BAYS * 2 + BAYS + READINGS * BAYS
     await read_records(settings, inputs_topic, expected_count, timeout=120)
@@ -143,9 +143,10 @@ async def check_against_pure_fold(settings: Settings, out: Collector) -> None:
             )
             for d in map(orjson.loads, lost)
         ]
+        tails = "\n".join(f"--- {log}:\n{log.read_text()[-4000:]}" for log in logs)
         raise AssertionError(
-            f"{len(lost)} of {len(want)} expected events missing: {detail}; "
-            f"the worker's event with the first id: {other[:600] if other else None!r}"
+            f"{len(lost)} of {len(want)} expected events missing: {detail[:20]}; "
+            f"the worker's event with the first id: {other[:600] if other else None!r}\n{tails}"
         ) from None
     # Orphan reports come from the router, not the fold (readings sent before routing).
     events = [e for e in out.of("space-events.v1") if e.type != "device.orphan_seen"]
@@ -185,7 +186,7 @@ async def test_a_worker_killed_and_restarted_loses_nothing(
         worker.wait(10)
         worker = start_worker(settings, tmp_path, "w1")
         await driver
-        await check_against_pure_fold(settings, out)
+        await check_against_pure_fold(settings, out, [tmp_path / "w1.log"])
     finally:
         stop(worker, tmp_path / "w1.log")
         await out.stop()
@@ -200,7 +201,7 @@ async def test_two_workers_sharing_partitions_end_as_a_pure_fold(
     workers = [start_worker(settings, tmp_path, "w1"), start_worker(settings, tmp_path, "w2")]
     try:
         await drive(settings, out)
-        await check_against_pure_fold(settings, out)
+        await check_against_pure_fold(settings, out, [tmp_path / "w1.log", tmp_path / "w2.log"])
         assert all(w.poll() is None for w in workers), "both workers still running"
     finally:
         for n, w in enumerate(workers, 1):
