@@ -135,3 +135,25 @@ def txack(device: SimDevice, *, time: datetime, queue_item_id: str, f_cnt_down: 
             },
         }
     )
+
+
+def ack(
+    device: SimDevice,
+    *,
+    time: datetime,
+    queue_item_id: str,
+    f_cnt_down: int,
+    acknowledged: bool,
+    deduplication_id: str = "",
+) -> bytes:
+    """The ``ack`` event of a confirmed downlink; ``acknowledged:false`` has no deduplicationId."""
+    return orjson.dumps(
+        {
+            "deduplicationId": deduplication_id if acknowledged else "",
+            "time": rfc3339(time),
+            "deviceInfo": device.device_info(),
+            "queueItemId": queue_item_id,
+            "acknowledged": acknowledged,
+            "fCntDown": f_cnt_down,
+        }
+    )
