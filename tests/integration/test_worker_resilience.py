@@ -19,6 +19,7 @@ from parkstream.domain.contract import encode
 from parkstream.domain.envelope import Envelope, Source
 from parkstream.domain.evolve import fold
 from parkstream.topics_admin import apply_topics
+from parkstream.worker.app import EXIT_INCONSISTENT
 from parkstream.worker.fold import fold_batch
 from tests.support.kafka import read_all, read_records
 from tests.support.stack import Collector, Driver
@@ -46,6 +47,45 @@ def start_worker(settings: Settings, workdir: Path, name: str) -> subprocess.Pop
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+class Keeper:
+    """Restarts a worker that stopped itself on a consumer anomaly (exit status 70), as any
+    supervisor does; any other exit fails the test."""
+
+    def __init__(self, settings: Settings, workdir: Path, name: str) -> None:
+        self.settings, self.workdir, self.name = settings, workdir, name
+        self.process = start_worker(settings, workdir, name)
+        self.restarts = 0
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"{self.name}.log"
+
+    def check(self) -> None:
+        code = self.process.poll()
+        if code is None:
+            return
+        assert code == EXIT_INCONSISTENT, (
+            f"worker exited with {code}: {self.log.read_text()[-3000:]}"
+        )
+        self.restarts += 1
+        self.process = start_worker(self.settings, self.workdir, self.name)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self.process = start_worker(self.settings, self.workdir, self.name)
+
+    def stop(self) -> None:
+        stop(self.process, self.log)
+
+
+async def watch(keepers: list[Keeper]) -> None:
+    while True:
+        for k in keepers:
+            k.check()
+        await asyncio.sleep(0.2)
 
 
 def stop(process: subprocess.Popen[bytes], log: Path) -> None:
@@ -171,7 +211,8 @@ async def test_a_worker_killed_and_restarted_loses_nothing(
     await apply_topics(settings)
     out = Collector(settings, ("space-events.v1",))
     await out.start()
-    worker = start_worker(settings, tmp_path, "w1")
+    worker = Keeper(settings, tmp_path, "w1")
+    watcher = asyncio.create_task(watch([worker]))
     try:
         driver = asyncio.create_task(drive(settings, out))
         await out.until(
@@ -182,13 +223,12 @@ async def test_a_worker_killed_and_restarted_loses_nothing(
             ),
             180,
         )
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
-        worker = start_worker(settings, tmp_path, "w1")
+        worker.kill()
         await driver
-        await check_against_pure_fold(settings, out, [tmp_path / "w1.log"])
+        await check_against_pure_fold(settings, out, [worker.log])
     finally:
-        stop(worker, tmp_path / "w1.log")
+        watcher.cancel()
+        worker.stop()
         await out.stop()
 
 
@@ -198,12 +238,13 @@ async def test_two_workers_sharing_partitions_end_as_a_pure_fold(
     await apply_topics(settings)
     out = Collector(settings, ("space-events.v1",))
     await out.start()
-    workers = [start_worker(settings, tmp_path, "w1"), start_worker(settings, tmp_path, "w2")]
+    workers = [Keeper(settings, tmp_path, "w1"), Keeper(settings, tmp_path, "w2")]
+    watcher = asyncio.create_task(watch(workers))
     try:
         await drive(settings, out)
-        await check_against_pure_fold(settings, out, [tmp_path / "w1.log", tmp_path / "w2.log"])
-        assert all(w.poll() is None for w in workers), "both workers still running"
+        await check_against_pure_fold(settings, out, [w.log for w in workers])
     finally:
-        for n, w in enumerate(workers, 1):
-            stop(w, tmp_path / f"w{n}.log")
+        watcher.cancel()
+        for w in workers:
+            w.stop()
         await out.stop()

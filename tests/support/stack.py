@@ -149,8 +149,12 @@ async def running_worker(
     settings: Settings, datadir: Path, ticks: bool = False
 ) -> AsyncIterator[Worker]:
     worker = create_worker(settings, datadir=datadir, ticks=ticks)
+    anomalies: list[str] = []
+    # In-process, the worker must not end the test runner: record the anomaly instead.
+    worker.on_fatal = anomalies.append
     await worker.app.start()
     try:
         yield worker
     finally:
         await worker.app.stop()
+    assert not anomalies, f"the worker met a consumer anomaly: {anomalies}"

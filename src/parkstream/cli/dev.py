@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
@@ -26,8 +27,10 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from parkstream.config import Settings
+    from parkstream.dev.seed import DEMO_TENANT, seed_commands, send_seed
     from parkstream.dev.supervisor import Supervisor
     from parkstream.harness import ServicesHarness
+    from parkstream.simulate.lot import LotConfig
     from parkstream.topics_admin import apply_topics
 
     stopping = False
@@ -58,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
         )
         report = asyncio.run(apply_topics(settings))
         say(f"topics ready ({len(report.created)} created)")
+        if not args.no_simulator:
+            lot = LotConfig(bays=args.bays, speed=args.speed)
+            asyncio.run(send_seed(settings, seed_commands(lot, datetime.now(UTC))))
+            say(f"demo tenant {DEMO_TENANT!r}: {args.bays} bays with a sensor and a light")
         supervisor = Supervisor(workdir=workdir, env=env, report=say)
         supervisor.add("bridge", "bridge")
         supervisor.add("worker", "worker")

@@ -18,9 +18,11 @@ A timer emits tick commands for due deadlines, so every time-driven change is an
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,6 +57,7 @@ from parkstream.worker.routing import (
 
 log = get_logger("parkstream.worker")
 
+EXIT_INCONSISTENT = 70  # EX_SOFTWARE: stopped on a consumer anomaly, safe to restart
 BATCH_MAX = 1000
 BATCH_WITHIN_S = 0.01
 TICK_INTERVAL_S = 0.5
@@ -100,6 +103,8 @@ class Worker:
     orphans: Any
     due: dict[str, datetime] = field(default_factory=dict)
     ticked: dict[str, datetime] = field(default_factory=dict)
+    next_offset: dict[tuple[str, int], int] = field(default_factory=dict)
+    on_fatal: Callable[[str], None] = field(default=lambda reason: _exit_now(reason))
 
     async def send(self, outputs: Sequence[Output]) -> None:
         for out in outputs:
@@ -124,7 +129,50 @@ class Worker:
 
     # --- agents ---------------------------------------------------------------------
 
+    def check_order(self, events: Sequence[Any]) -> None:
+        """Refuse to fold an input ahead of its partition's order.
+
+        Faust can hand a stream an event it prefetched before a rebalance, ahead of the
+        events between the committed offset and it (faust-streaming issue 221). Folding
+        it would decide it on the wrong state, and acknowledging it would skip the ones
+        in between. Nothing is folded then: the worker stops at once, without committing,
+        and starts again from the committed offsets with the recovered states.
+        """
+        for e in events:
+            m = e.message
+            tp = (m.topic, m.partition)
+            expected = self.next_offset.get(tp)
+            if expected is not None and m.offset > expected:
+                self.on_fatal(
+                    f"{m.topic}[{m.partition}] delivered offset {m.offset}, expected {expected}"
+                )
+            # An offset below the expected one is a redelivery after a seek to the
+            # committed offset: its input is already in the state and is decided as a repeat.
+            self.next_offset[tp] = m.offset + 1
+
+    async def expect_committed(self, assigned: Any) -> None:
+        """After an assignment, the first input of a partition must be its committed offset."""
+        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka.structs import TopicPartition
+
+        from parkstream.kafka_profile import aiokafka_client_kwargs
+
+        inputs = self.settings.topic("worker-space-inputs.v1")
+        tps = [TopicPartition(tp.topic, tp.partition) for tp in assigned if tp.topic == inputs]
+        if not tps:
+            return
+        admin = AIOKafkaAdminClient(**aiokafka_client_kwargs(self.settings))
+        await admin.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(self.app.conf.id, partitions=tps)
+        finally:
+            await admin.close()
+        for tp, meta in offsets.items():
+            if meta is not None and meta.offset >= 0:
+                self.next_offset[(tp.topic, tp.partition)] = meta.offset
+
     async def fold(self, events: Sequence[Any]) -> None:
+        self.check_order(events)
         started = time.perf_counter()
         result = fold_batch(((e.value, _source(e)) for e in events), self.load)
         await self.send(result.outputs)
@@ -271,6 +319,13 @@ class Worker:
         self.metrics.devices.set(len(self.registry))
 
 
+def _exit_now(reason: str) -> None:
+    """Stop the process without committing offsets; a supervisor starts it again."""
+    log.error("worker stopping without commit", reason=reason)
+    logging.shutdown()
+    os._exit(EXIT_INCONSISTENT)
+
+
 _COMMAND_TYPES = frozenset(c.TYPE for c in cmd.COMMAND_TYPES)
 
 
@@ -366,6 +421,15 @@ def create_worker(
 
     async def resync() -> None:
         worker.resync()
+
+    async def on_revoked(sender: Any, *args: Any, **_: Any) -> None:
+        worker.next_offset.clear()  # a new assignment starts from the committed offsets
+
+    async def on_assigned(sender: Any, assigned: Any = (), **_: Any) -> None:
+        await worker.expect_committed(assigned)
+
+    app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
+    app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
 
     if ticks:
         app.timer(interval=TICK_INTERVAL_S, name="ticks")(emit_ticks)
