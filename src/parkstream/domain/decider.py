@@ -16,24 +16,43 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from parkstream.domain import commands as cmd
 from parkstream.domain import device_events as dev
 from parkstream.domain import space_events as ev
+from parkstream.domain.display import DisplayPolicy
 from parkstream.domain.downlinks import DownlinkData, DownlinkRequested
 from parkstream.domain.effective import Deadline, Verdict, deadlines, verdict
 from parkstream.domain.envelope import Envelope, Record, Source
 from parkstream.domain.evolve import evolve, resend_after
 from parkstream.domain.ids import derive_id
-from parkstream.domain.kuando import KUANDO_FPORT
-from parkstream.domain.space import Space
+from parkstream.domain.kuando import KUANDO_FPORT, colour_frame_hex
+from parkstream.domain.space import Space, construct
 from parkstream.domain.states import SpaceState
 
 MAX_STEPS = 10_000
 
 E = TypeVar("E", bound=Envelope)
+
+_TIMER = Source(kind="timer")
+
+# The input of the look-ahead's probe when only the state it reaches matters: its events
+# are never seen, so one tick serves every probe.
+_LOOK_AHEAD = cmd.Tick(
+    event_id="look-ahead",
+    space_id="",
+    occurred_at=datetime(2000, 1, 1, tzinfo=UTC),
+    recorded_at=datetime(2000, 1, 1, tzinfo=UTC),
+    source=_TIMER,
+    data=cmd.TickData(due_at=datetime(2000, 1, 1, tzinfo=UTC)),
+)
+
+# Deadlines that change a layer of the effective state (all but the display's resends;
+# reserved-soon only re-reads the clock).
+_LAYER_DEADLINES = frozenset({"override_end", "start", "grace", "end", "silence", "debounce"})
 
 _NEXT_REASON = {
     "override_end": "override_ends",
@@ -45,6 +64,19 @@ _NEXT_REASON = {
     "debounce": "debounce_settles",
     "resend": "display_resend",
 }
+
+
+@lru_cache(maxsize=1024)
+def _light_frame(colour: str, on: int, off: int) -> tuple[int, str]:
+    """The (fPort, frame hex) of one display style; a handful per tenant, so memoised."""
+    frame = colour_frame_hex(colour, on, off)
+    return frame.f_port, frame.hex
+
+
+def _frame_for(policy: DisplayPolicy, state: SpaceState) -> tuple[int, str]:
+    """``policy.frame_for(state)`` as (fPort, frame hex)."""
+    style = policy.style_for(state)
+    return _light_frame(style.colour, style.on, style.off)
 
 
 class DecideError(RuntimeError):
@@ -63,8 +95,10 @@ class _Run:
         self.correlation = inp.correlation_id or inp.event_id
 
     def emit(self, cls: type[E], data: Record, at: datetime, **extra: Any) -> E:
+        """Record an event and apply it. Every value is already valid, so it is not re-checked."""
         extra.setdefault("tenant_id", self.space.tenant_id or self.input.tenant_id)
-        event = cls(
+        event = construct(
+            cls,
             event_id=derive_id(self.input.event_id, len(self.events)),
             space_id=self.space.space_id,
             occurred_at=at,
@@ -161,21 +195,31 @@ def downlink_for(event: ev.DisplayChangeRequested, space: Space | None = None) -
 # --- time -------------------------------------------------------------------------------
 
 
-def _advance(run: _Run, until: datetime) -> None:
+def _advance(run: _Run, until: datetime, look_ahead: bool = True) -> None:
+    """Apply every deadline due by ``until`` at its own time, settling the state after each.
+
+    ``look_ahead=False`` leaves out the explanations' next change (the look-ahead itself
+    advances this way).
+    """
     floor = run.space.clock
     for _ in range(MAX_STEPS):
-        due = [
-            d
-            for d in deadlines(run.space)
-            if d.at <= until and (d.kind != "soon" or floor is None or d.at > floor)
-        ]
-        if not due:
+        d = _first_due(run.space, until, floor)
+        if d is None:
             return
-        d = due[0]
         _DEADLINES[d.kind](run, d)
-        _settle(run, d.at)
+        _settle(run, d.at, look_ahead)
         floor = d.at if floor is None else max(floor, d.at)
     raise DecideError(f"space {run.space.space_id}: deadlines did not settle")
+
+
+def _first_due(space: Space, until: datetime, floor: datetime | None) -> Deadline | None:
+    """The earliest deadline due by ``until``; a reserved-soon moment only after ``floor``."""
+    for d in deadlines(space):
+        if d.at > until:
+            return None
+        if d.kind != "soon" or floor is None or d.at > floor:
+            return d
+    return None
 
 
 def _on_debounce(run: _Run, d: Deadline) -> None:
@@ -184,7 +228,12 @@ def _on_debounce(run: _Run, d: Deadline) -> None:
         return
     run.emit(
         ev.SensorDebounced,
-        ev.SensorDebouncedData(dev_eui=s.dev_eui, occupied=s.pending, held_since=s.pending_since),
+        construct(
+            ev.SensorDebouncedData,
+            dev_eui=s.dev_eui,
+            occupied=s.pending,
+            held_since=s.pending_since,
+        ),
         d.at,
     )
     _after_occupancy_change(run, d.at)
@@ -196,7 +245,7 @@ def _on_silence(run: _Run, d: Deadline) -> None:
         return
     run.emit(
         ev.SensorWentSilent,
-        ev.SensorWentSilentData(dev_eui=s.dev_eui, last_heard_at=s.last_heard_at),
+        construct(ev.SensorWentSilentData, dev_eui=s.dev_eui, last_heard_at=s.last_heard_at),
         d.at,
     )
 
@@ -261,7 +310,8 @@ def _on_resend(run: _Run, d: Deadline) -> None:
     if disp.awaiting == "txack":
         run.emit(
             ev.DisplayResendScheduled,
-            ev.DisplayResendScheduledData(
+            construct(
+                ev.DisplayResendScheduledData,
                 command_id=disp.pending_command_id,
                 dev_eui=disp.dev_eui,
                 attempt=disp.attempt + 1,
@@ -291,7 +341,8 @@ _DEADLINES: dict[str, Callable[[_Run, Deadline], None]] = {
 def _explanation(
     space: Space, v: Verdict, since: datetime | None, at: datetime, with_next: bool = True
 ) -> ev.Explanation:
-    return ev.Explanation(
+    return construct(
+        ev.Explanation,
         state=v.state,
         layer=v.layer,
         summary=v.summary,
@@ -303,41 +354,83 @@ def _explanation(
 
 
 def _next_change(space: Space, current: SpaceState, at: datetime) -> ev.NextChange | None:
-    """Simulate the coming deadlines until one changes the state (a few steps at most)."""
+    """The first of the (at most 8) coming deadlines after which the state is not ``current``.
+
+    The deadlines' effects are simulated with the decider's own handlers on a probe.
+    """
+    upcoming = [d for d in deadlines(space) if d.at > at][:8]
+    if not upcoming:
+        return None
+    if any(r.status == "confirmed" for r in space.reservations):
+        return _next_change_replayed(space, current, upcoming)
+    return _next_change_of_layers(space, current, upcoming)
+
+
+def _next_change_replayed(
+    space: Space, current: SpaceState, upcoming: list[Deadline]
+) -> ev.NextChange | None:
+    """Replay each coming deadline as a tick, settling and steering the light as a tick would."""
     probe = space
-    for d in [d for d in deadlines(space) if d.at > at][:8]:
-        tick = cmd.Tick(
-            event_id=derive_id("next", space.space_id, d.at.isoformat(), d.kind, d.key),
-            space_id=space.space_id,
-            occurred_at=d.at,
-            recorded_at=d.at,
-            source=Source(kind="timer"),
-            data=cmd.TickData(due_at=d.at),
-        )
+    for d in upcoming:
+        tick = _probe_tick(space, d)
         run = _Run(probe, tick, d.at, tick.source)
-        _advance_quiet(run, d.at)
+        _advance(run, d.at, look_ahead=False)
         probe = run.space
         if probe.state != current and probe.state is not None:
-            return ev.NextChange(at=d.at, reason=_NEXT_REASON[d.kind], to_state=probe.state)
+            return _change_at(d, probe.state)
     return None
 
 
-def _advance_quiet(run: _Run, until: datetime) -> None:
-    """_advance without explanations' look-ahead (used by the look-ahead itself)."""
-    floor = run.space.clock
+def _next_change_of_layers(
+    space: Space, current: SpaceState, upcoming: list[Deadline]
+) -> ev.NextChange | None:
+    """The replay's answer, simulating only the deadlines that can change the state.
+
+    Without a reservation waiting to start (whose reserved-soon window depends on the
+    bay's clock), the effective state at a moment is ``verdict(probe, moment)`` once the
+    deadlines due by then are applied: the verdict changes with time only at deadlines.
+    Display resends and downlinks never touch a layer, and settling only records the
+    verdict, so the probe applies the layers' deadlines alone and reads the verdict --
+    no state changes, downlinks or resends are built, and the replay's first settle
+    (which reports the state the bay is changing to) is the verdict itself.
+    """
+    run = _Run(space, _LOOK_AHEAD, upcoming[0].at, _TIMER)
+    for d in upcoming:
+        _apply_layer_deadlines(run, d.at)
+        state = verdict(run.space, d.at).state
+        if state != current:
+            return _change_at(d, state)
+    return None
+
+
+def _apply_layer_deadlines(run: _Run, until: datetime) -> None:
+    """Apply every deadline due by ``until`` except the display's, without settling."""
     for _ in range(MAX_STEPS):
-        due = [
-            d
-            for d in deadlines(run.space)
-            if d.at <= until and (d.kind != "soon" or floor is None or d.at > floor)
-        ]
-        if not due:
+        d = next(
+            (d for d in deadlines(run.space) if d.at <= until and d.kind in _LAYER_DEADLINES),
+            None,
+        )
+        if d is None:
             return
-        d = due[0]
         _DEADLINES[d.kind](run, d)
-        _settle(run, d.at, look_ahead=False)
-        floor = d.at if floor is None else max(floor, d.at)
     raise DecideError(f"space {run.space.space_id}: deadlines did not settle")
+
+
+def _probe_tick(space: Space, d: Deadline) -> cmd.Tick:
+    """The tick that would be due at ``d`` (the input of a look-ahead probe)."""
+    return construct(
+        cmd.Tick,
+        event_id=derive_id("next", space.space_id, d.at.isoformat(), d.kind, d.key),
+        space_id=space.space_id,
+        occurred_at=d.at,
+        recorded_at=d.at,
+        source=_TIMER,
+        data=construct(cmd.TickData, due_at=d.at),
+    )
+
+
+def _change_at(d: Deadline, state: SpaceState) -> ev.NextChange:
+    return construct(ev.NextChange, at=d.at, reason=_NEXT_REASON[d.kind], to_state=state)
 
 
 def _settle(run: _Run, at: datetime, look_ahead: bool = True) -> None:
@@ -347,7 +440,8 @@ def _settle(run: _Run, at: datetime, look_ahead: bool = True) -> None:
     if v.state != space.state:
         run.emit(
             ev.SpaceStateChanged,
-            ev.SpaceStateChangedData(
+            construct(
+                ev.SpaceStateChangedData,
                 from_state=space.state,
                 to_state=v.state,
                 explanation=_explanation(space, v, at, at, with_next=look_ahead),
@@ -362,18 +456,19 @@ def _request_display(run: _Run, at: datetime, reason: str, force: bool = False) 
     disp = space.display
     if disp.dev_eui is None or space.state is None:
         return
-    frame = space.policy.frame_for(space.state)
-    if not force and frame.hex == disp.expected_hex:
+    f_port, frame_hex = _frame_for(space.policy, space.state)
+    if not force and frame_hex == disp.expected_hex:
         return
-    same_frame = disp.pending_command_id is not None and disp.pending_hex == frame.hex
+    same_frame = disp.pending_command_id is not None and disp.pending_hex == frame_hex
     attempt = disp.attempt + 1 if (same_frame and reason == "resend") else 1
     run.emit(
         ev.DisplayChangeRequested,
-        ev.DisplayChangeRequestedData(
+        construct(
+            ev.DisplayChangeRequestedData,
             command_id=derive_id(run.input.event_id, len(run.events), "display"),
             dev_eui=disp.dev_eui,
-            f_port=frame.f_port,
-            frame_hex=frame.hex,
+            f_port=f_port,
+            frame_hex=frame_hex,
             for_state=space.state,
             attempt=attempt,
             reason=reason,
@@ -431,7 +526,9 @@ def _register(run: _Run, c: cmd.RegisterSpace) -> None:
         return
     run.emit(
         ev.SpaceRegistered,
-        ev.SpaceRegisteredData(site_id=d.site_id, name=d.name, code=d.code, config=d.config),
+        ev.SpaceRegisteredData(
+            site_id=d.site_id, name=d.name, code=d.code, config=d.config, time_zone=d.time_zone
+        ),
         run.now,
         tenant_id=c.tenant_id,
     )
@@ -616,7 +713,9 @@ def _sensor_uplink(run: _Run, e: dev.UplinkObserved) -> None:
     at = run.now
     if s.silent:
         run.emit(
-            ev.SensorRecovered, ev.SensorRecoveredData(dev_eui=eui, silent_since=s.silent_since), at
+            ev.SensorRecovered,
+            construct(ev.SensorRecoveredData, dev_eui=eui, silent_since=s.silent_since),
+            at,
         )
         s = run.space.sensor
     reading = e.data.reading
@@ -632,8 +731,11 @@ def _sensor_uplink(run: _Run, e: dev.UplinkObserved) -> None:
     if ignored is not None or reading is None or reading.occupied is None:
         run.emit(
             ev.SensorReadingIgnored,
-            ev.SensorReadingIgnoredData(
-                dev_eui=eui, reason=ignored or "no_occupancy", f_cnt=e.data.f_cnt
+            construct(
+                ev.SensorReadingIgnoredData,
+                dev_eui=eui,
+                reason=ignored or "no_occupancy",
+                f_cnt=e.data.f_cnt,
             ),
             at,
         )
@@ -645,7 +747,8 @@ def _sensor_uplink(run: _Run, e: dev.UplinkObserved) -> None:
     pending_until = at + timedelta(seconds=debounce) if held else None
     run.emit(
         ev.SensorReadingAccepted,
-        ev.SensorReadingAcceptedData(
+        construct(
+            ev.SensorReadingAcceptedData,
             dev_eui=eui,
             occupied=value,
             f_cnt=e.data.f_cnt,
@@ -666,7 +769,8 @@ def _display_status(run: _Run, eui: str, shown_hex: str) -> None:
         if shown_hex == disp.pending_hex:
             run.emit(
                 ev.DisplayChangeConfirmed,
-                ev.DisplayChangeConfirmedData(
+                construct(
+                    ev.DisplayChangeConfirmedData,
                     command_id=disp.pending_command_id,
                     dev_eui=eui,
                     frame_hex=shown_hex,
@@ -678,13 +782,17 @@ def _display_status(run: _Run, eui: str, shown_hex: str) -> None:
     state = run.space.state
     if state is None:
         return
-    desired = run.space.policy.frame_for(state).hex
+    _, desired = _frame_for(run.space.policy, state)
     if shown_hex == desired:
         if disp.confirmed_hex != shown_hex or disp.confirmed_evidence != "status":
             run.emit(
                 ev.DisplayChangeConfirmed,
-                ev.DisplayChangeConfirmedData(
-                    command_id=None, dev_eui=eui, frame_hex=shown_hex, evidence="status"
+                construct(
+                    ev.DisplayChangeConfirmedData,
+                    command_id=None,
+                    dev_eui=eui,
+                    frame_hex=shown_hex,
+                    evidence="status",
                 ),
                 at,
             )
@@ -704,7 +812,8 @@ def _txack(run: _Run, e: dev.DownlinkTransmitted) -> None:
     assert disp.pending_hex is not None
     run.emit(
         ev.DisplayChangeConfirmed,
-        ev.DisplayChangeConfirmedData(
+        construct(
+            ev.DisplayChangeConfirmedData,
             command_id=disp.pending_command_id,
             dev_eui=e.dev_eui,
             frame_hex=disp.pending_hex,
@@ -722,7 +831,8 @@ def _ack(run: _Run, e: dev.DownlinkAcknowledged) -> None:
         assert disp.pending_hex is not None
         run.emit(
             ev.DisplayChangeConfirmed,
-            ev.DisplayChangeConfirmedData(
+            construct(
+                ev.DisplayChangeConfirmedData,
                 command_id=disp.pending_command_id,
                 dev_eui=e.dev_eui,
                 frame_hex=disp.pending_hex,
@@ -745,7 +855,8 @@ def _schedule_resend(run: _Run, eui: str, reason: str) -> None:
     assert disp.pending_command_id is not None
     run.emit(
         ev.DisplayResendScheduled,
-        ev.DisplayResendScheduledData(
+        construct(
+            ev.DisplayResendScheduledData,
             command_id=disp.pending_command_id,
             dev_eui=eui,
             attempt=disp.attempt + 1,

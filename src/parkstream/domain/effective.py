@@ -159,7 +159,8 @@ def deadlines(space: Space) -> list[Deadline]:
     d = space.display
     if d.pending_command_id is not None and d.resend_due_at is not None:
         out.append(Deadline(d.resend_due_at, "resend", d.pending_command_id))
-    out.sort(key=Deadline.sort_key)
+    if len(out) > 1:
+        out.sort(key=Deadline.sort_key)
     return out
 
 

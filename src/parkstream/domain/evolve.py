@@ -1,6 +1,9 @@
 """``evolve(space, event) -> space``: one small mutator per space event type.
 
 Folding a bay's events from :func:`initial_state` rebuilds its state exactly.
+
+A mutator returns the fields of the bay that its event changes; :func:`evolve` adds
+the clock and the recent inputs and makes one copy of the state with all of them.
 """
 
 from __future__ import annotations
@@ -20,69 +23,68 @@ from parkstream.domain.space import (
     Sensor,
     Space,
     initial_state,
+    replace,
 )
+
+Changes = dict[str, Any]  # fields of Space -> their new values
 
 
 def _without(space: Space, reservation_id: str) -> tuple[Reservation, ...]:
     return tuple(r for r in space.reservations if r.reservation_id != reservation_id)
 
 
-def _replace_reservation(space: Space, reservation_id: str, **changes: Any) -> Space:
-    return space.model_copy(
-        update={
-            "reservations": tuple(
-                r.model_copy(update=changes) if r.reservation_id == reservation_id else r
-                for r in space.reservations
-            )
-        }
-    )
+def _replace_reservation(space: Space, reservation_id: str, **changes: Any) -> Changes:
+    return {
+        "reservations": tuple(
+            replace(r, changes) if r.reservation_id == reservation_id else r
+            for r in space.reservations
+        )
+    }
 
 
-def _registered(s: Space, e: ev.SpaceRegistered) -> Space:
+def _registered(s: Space, e: ev.SpaceRegistered) -> Changes:
     d = e.data
-    return s.model_copy(
-        update={
-            "registered": True,
-            "tenant_id": e.tenant_id,
-            "site_id": d.site_id,
-            "name": d.name,
-            "code": d.code,
-            "config": d.config,
-        }
-    )
+    return {
+        "registered": True,
+        "tenant_id": e.tenant_id,
+        "site_id": d.site_id,
+        "name": d.name,
+        "code": d.code,
+        "config": d.config,
+    }
 
 
-def _updated(s: Space, e: ev.SpaceUpdated) -> Space:
+def _updated(s: Space, e: ev.SpaceUpdated) -> Changes:
     d = e.data
-    return s.model_copy(update={"name": d.name, "code": d.code, "config": d.config})
+    return {"name": d.name, "code": d.code, "config": d.config}
 
 
-def _archived(s: Space, e: ev.SpaceArchived) -> Space:
-    return s.model_copy(update={"archived": True, "archived_cause": e.event_id})
+def _archived(s: Space, e: ev.SpaceArchived) -> Changes:
+    return {"archived": True, "archived_cause": e.event_id}
 
 
-def _restored(s: Space, e: ev.SpaceRestored) -> Space:
-    return s.model_copy(update={"archived": False, "archived_cause": None})
+def _restored(s: Space, e: ev.SpaceRestored) -> Changes:
+    return {"archived": False, "archived_cause": None}
 
 
-def _assigned(s: Space, e: ev.DeviceAssigned) -> Space:
+def _assigned(s: Space, e: ev.DeviceAssigned) -> Changes:
     d = e.data
     if d.role == "sensor":
-        return s.model_copy(update={"sensor": Sensor(dev_eui=d.dev_eui, decoder=d.decoder)})
-    return s.model_copy(update={"display": Display(dev_eui=d.dev_eui)})
+        return {"sensor": Sensor(dev_eui=d.dev_eui, decoder=d.decoder)}
+    return {"display": Display(dev_eui=d.dev_eui)}
 
 
-def _unassigned(s: Space, e: ev.DeviceUnassigned) -> Space:
+def _unassigned(s: Space, e: ev.DeviceUnassigned) -> Changes:
     if e.data.role == "sensor":
-        return s.model_copy(update={"sensor": Sensor()})
-    return s.model_copy(update={"display": Display()})
+        return {"sensor": Sensor()}
+    return {"display": Display()}
 
 
 def _heard(sensor: Sensor, at: datetime) -> dict[str, Any]:
     return {"last_heard_at": at if sensor.last_heard_at is None else max(at, sensor.last_heard_at)}
 
 
-def _reading_accepted(s: Space, e: ev.SensorReadingAccepted) -> Space:
+def _reading_accepted(s: Space, e: ev.SensorReadingAccepted) -> Changes:
     d = e.data
     sensor = s.sensor
     update = _heard(sensor, e.occurred_at)
@@ -98,55 +100,52 @@ def _reading_accepted(s: Space, e: ev.SensorReadingAccepted) -> Space:
         update.update(pending=d.occupied, pending_since=e.occurred_at, pending_cause=cause)
     else:  # agrees with the debounced value: any held change is contradicted
         update.update(pending=None, pending_since=None, pending_cause=())
-    return s.model_copy(update={"sensor": sensor.model_copy(update=update)})
+    return {"sensor": replace(sensor, update)}
 
 
-def _reading_ignored(s: Space, e: ev.SensorReadingIgnored) -> Space:
+def _reading_ignored(s: Space, e: ev.SensorReadingIgnored) -> Changes:
     if e.data.dev_eui != s.sensor.dev_eui:
-        return s
-    return s.model_copy(
-        update={"sensor": s.sensor.model_copy(update=_heard(s.sensor, e.occurred_at))}
-    )
+        return {}
+    return {"sensor": replace(s.sensor, _heard(s.sensor, e.occurred_at))}
 
 
-def _debounced(s: Space, e: ev.SensorDebounced) -> Space:
+def _debounced(s: Space, e: ev.SensorDebounced) -> Changes:
     sensor = s.sensor
-    return s.model_copy(
-        update={
-            "sensor": sensor.model_copy(
-                update={
-                    "occupied": e.data.occupied,
-                    "occupied_since": e.occurred_at,
-                    "occupied_cause": (*sensor.pending_cause, e.event_id),
-                    "pending": None,
-                    "pending_since": None,
-                    "pending_cause": (),
-                }
-            )
-        }
-    )
+    return {
+        "sensor": replace(
+            sensor,
+            {
+                "occupied": e.data.occupied,
+                "occupied_since": e.occurred_at,
+                "occupied_cause": (*sensor.pending_cause, e.event_id),
+                "pending": None,
+                "pending_since": None,
+                "pending_cause": (),
+            },
+        )
+    }
 
 
-def _went_silent(s: Space, e: ev.SensorWentSilent) -> Space:
-    return s.model_copy(
-        update={
-            "sensor": s.sensor.model_copy(
-                update={
-                    "silent": True,
-                    "silent_since": e.occurred_at,
-                    "silent_cause": e.event_id,
-                    "pending": None,
-                    "pending_since": None,
-                    "pending_cause": (),
-                }
-            )
-        }
-    )
+def _went_silent(s: Space, e: ev.SensorWentSilent) -> Changes:
+    return {
+        "sensor": replace(
+            s.sensor,
+            {
+                "silent": True,
+                "silent_since": e.occurred_at,
+                "silent_cause": e.event_id,
+                "pending": None,
+                "pending_since": None,
+                "pending_cause": (),
+            },
+        )
+    }
 
 
-def _recovered(s: Space, e: ev.SensorRecovered) -> Space:
-    sensor = s.sensor.model_copy(
-        update={
+def _recovered(s: Space, e: ev.SensorRecovered) -> Changes:
+    sensor = replace(
+        s.sensor,
+        {
             "silent": False,
             "silent_since": None,
             "silent_cause": None,
@@ -155,16 +154,16 @@ def _recovered(s: Space, e: ev.SensorRecovered) -> Space:
             "occupied_since": None,
             "occupied_cause": (),
             **_heard(s.sensor, e.occurred_at),
-        }
+        },
     )
-    return s.model_copy(update={"sensor": sensor})
+    return {"sensor": sensor}
 
 
-def _state_changed(s: Space, e: ev.SpaceStateChanged) -> Space:
-    return s.model_copy(update={"state": e.data.to_state, "state_since": e.occurred_at})
+def _state_changed(s: Space, e: ev.SpaceStateChanged) -> Changes:
+    return {"state": e.data.to_state, "state_since": e.occurred_at}
 
 
-def _confirmed(s: Space, e: ev.ReservationConfirmed) -> Space:
+def _confirmed(s: Space, e: ev.ReservationConfirmed) -> Changes:
     d = e.data
     r = Reservation(
         reservation_id=d.reservation_id,
@@ -176,12 +175,10 @@ def _confirmed(s: Space, e: ev.ReservationConfirmed) -> Space:
         external_ref=d.external_ref,
         cause=(e.event_id,),
     )
-    return s.model_copy(
-        update={
-            "reservations": (*s.reservations, r),
-            "recent_requests": _remember_request(s, d.request_id, d.reservation_id),
-        }
-    )
+    return {
+        "reservations": (*s.reservations, r),
+        "recent_requests": _remember_request(s, d.request_id, d.reservation_id),
+    }
 
 
 def _remember_request(
@@ -190,20 +187,18 @@ def _remember_request(
     return ((*s.recent_requests, (request_id, reservation_id)))[-RECENT_REQUESTS:]
 
 
-def _rejected(s: Space, e: ev.ReservationRejected) -> Space:
+def _rejected(s: Space, e: ev.ReservationRejected) -> Changes:
     d = e.data
-    return s.model_copy(
-        update={"recent_requests": _remember_request(s, d.request_id, d.reservation_id)}
-    )
+    return {"recent_requests": _remember_request(s, d.request_id, d.reservation_id)}
 
 
-def _started(s: Space, e: ev.ReservationStarted) -> Space:
+def _started(s: Space, e: ev.ReservationStarted) -> Changes:
     r = s.reservation(e.data.reservation_id)
     cause = (r.cause if r else ()) + (e.event_id,)
     return _replace_reservation(s, e.data.reservation_id, status="started", cause=cause)
 
 
-def _fulfilled(s: Space, e: ev.ReservationFulfilled) -> Space:
+def _fulfilled(s: Space, e: ev.ReservationFulfilled) -> Changes:
     r = s.reservation(e.data.reservation_id)
     cause = (r.cause if r else ()) + (e.event_id,)
     return _replace_reservation(
@@ -214,24 +209,24 @@ def _fulfilled(s: Space, e: ev.ReservationFulfilled) -> Space:
 def _finished(
     s: Space,
     e: ev.ReservationNoShow | ev.ReservationCompleted | ev.ReservationCancelled,
-) -> Space:
-    return s.model_copy(update={"reservations": _without(s, e.data.reservation_id)})
+) -> Changes:
+    return {"reservations": _without(s, e.data.reservation_id)}
 
 
-def _override_set(s: Space, e: ev.OverrideSet) -> Space:
+def _override_set(s: Space, e: ev.OverrideSet) -> Changes:
     d = e.data
     o = Override(
         state=d.state, reason=d.reason, until=d.until, since=e.occurred_at, cause=e.event_id
     )
-    return s.model_copy(update={"override": o})
+    return {"override": o}
 
 
-def _override_cleared(s: Space, e: ev.OverrideCleared) -> Space:
-    return s.model_copy(update={"override": None})
+def _override_cleared(s: Space, e: ev.OverrideCleared) -> Changes:
+    return {"override": None}
 
 
-def _policy_set(s: Space, e: ev.DisplayPolicySet) -> Space:
-    return s.model_copy(update={"policy": e.data.policy})
+def _policy_set(s: Space, e: ev.DisplayPolicySet) -> Changes:
+    return {"policy": e.data.policy}
 
 
 def resend_after(space: Space, attempt: int) -> timedelta:
@@ -242,7 +237,7 @@ def resend_after(space: Space, attempt: int) -> timedelta:
     )
 
 
-def _change_requested(s: Space, e: ev.DisplayChangeRequested) -> Space:
+def _change_requested(s: Space, e: ev.DisplayChangeRequested) -> Changes:
     d = e.data
     update: dict[str, Any] = {
         "pending_command_id": d.command_id,
@@ -254,10 +249,10 @@ def _change_requested(s: Space, e: ev.DisplayChangeRequested) -> Space:
     }
     if d.reason == "rejoin":
         update.update(confirmed_hex=None, confirmed_evidence=None)
-    return s.model_copy(update={"display": s.display.model_copy(update=update)})
+    return {"display": replace(s.display, update)}
 
 
-def _change_confirmed(s: Space, e: ev.DisplayChangeConfirmed) -> Space:
+def _change_confirmed(s: Space, e: ev.DisplayChangeConfirmed) -> Changes:
     d = e.data
     update: dict[str, Any] = {"confirmed_hex": d.frame_hex, "confirmed_evidence": d.evidence}
     if d.command_id is not None and d.command_id == s.display.pending_command_id:
@@ -268,24 +263,19 @@ def _change_confirmed(s: Space, e: ev.DisplayChangeConfirmed) -> Space:
             awaiting=None,
             resend_due_at=None,
         )
-    return s.model_copy(update={"display": s.display.model_copy(update=update)})
+    return {"display": replace(s.display, update)}
 
 
-def _resend_scheduled(s: Space, e: ev.DisplayResendScheduled) -> Space:
-    return s.model_copy(
-        update={
-            "display": s.display.model_copy(
-                update={"awaiting": "resend", "resend_due_at": e.data.due_at}
-            )
-        }
-    )
+def _resend_scheduled(s: Space, e: ev.DisplayResendScheduled) -> Changes:
+    update = {"awaiting": "resend", "resend_due_at": e.data.due_at}
+    return {"display": replace(s.display, update)}
 
 
-def _unchanged(s: Space, e: Envelope) -> Space:
-    return s
+def _unchanged(s: Space, e: Envelope) -> Changes:
+    return {}
 
 
-_MUTATORS: dict[str, Callable[[Space, Any], Space]] = {
+_MUTATORS: dict[str, Callable[[Space, Any], Changes]] = {
     ev.SpaceRegistered.TYPE: _registered,
     ev.SpaceUpdated.TYPE: _updated,
     ev.SpaceArchived.TYPE: _archived,
@@ -319,13 +309,15 @@ _MUTATORS: dict[str, Callable[[Space, Any], Space]] = {
 def evolve(space: Space, event: Envelope) -> Space:
     """Apply one space event. Unknown types leave the state unchanged (forward compatible)."""
     mutate = _MUTATORS.get(event.type, _unchanged)
-    space = mutate(space, event)
+    changes = mutate(space, event)
     clock = event.occurred_at if space.clock is None else max(space.clock, event.occurred_at)
     cause = event.causation_id
     recent = space.recent_inputs
     if cause is not None and (not recent or recent[-1] != cause):
         recent = (*recent, cause)[-RECENT_INPUTS:]
-    return space.model_copy(update={"clock": clock, "recent_inputs": recent})
+    changes["clock"] = clock
+    changes["recent_inputs"] = recent
+    return replace(space, changes)
 
 
 def fold(events: Iterable[Envelope], space: Space | None = None, space_id: str = "") -> Space:

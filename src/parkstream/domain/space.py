@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from parkstream.domain.commands import SpaceConfig
 from parkstream.domain.display import DEFAULT_POLICY, DisplayPolicy
 from parkstream.domain.envelope import Record
 from parkstream.domain.states import SpaceState
+
+M = TypeVar("M", bound=BaseModel)
 
 # How many recent input ids and reservation request ids a bay remembers for idempotency.
 RECENT_INPUTS = 64
@@ -120,3 +123,68 @@ class Space(Record):
 
 def initial_state(space_id: str) -> Space:
     return Space(space_id=space_id)
+
+
+# --- cheap construction of trusted records ----------------------------------------------
+#
+# The decider builds thousands of records a second from values that are already valid
+# (read from validated inputs and state). Validating them again is most of its cost, and
+# pydantic's ``model_construct`` / ``model_copy`` are generic (aliases, extras, private
+# attributes) and slower still. The two functions below produce the very objects those
+# would: the same ``__dict__`` (every field, in declaration order), the same fields-set,
+# no extras and no private attributes -- so equality, ``repr`` and serialisation agree.
+
+_REQUIRED = object()
+_Template = tuple[dict[str, Any], tuple[tuple[str, Callable[[], Any]], ...]]
+_TEMPLATES: dict[type[BaseModel], _Template] = {}
+_set_attribute = object.__setattr__
+
+
+def _template(cls: type[BaseModel]) -> _Template:
+    """Every field of ``cls`` in declaration order with its plain default, and its factories."""
+    template = _TEMPLATES.get(cls)
+    if template is None:
+        if cls.model_config.get("extra") == "allow" or cls.__private_attributes__:
+            raise TypeError(f"{cls.__name__}: extras or private attributes need model_construct")
+        defaults: dict[str, Any] = {}
+        factories: list[tuple[str, Callable[[], Any]]] = []
+        for name, field in cls.model_fields.items():
+            defaults[name] = _REQUIRED if field.is_required() else field.default
+            if field.default_factory is not None:
+                factories.append((name, field.default_factory))  # type: ignore[arg-type]
+        template = _TEMPLATES[cls] = (defaults, tuple(factories))
+    return template
+
+
+def construct(cls: type[M], **values: Any) -> M:
+    """``cls(**values)`` for values known to be valid: no validation, nothing coerced.
+
+    Pass values of the field's own type (enums as enums, tuples as tuples, aware
+    datetimes) and every required field; unlike ``cls(**values)`` nothing checks that.
+    """
+    defaults, factories = _TEMPLATES.get(cls) or _template(cls)
+    fields = {**defaults, **values}
+    for name, factory in factories:
+        if name not in values:
+            fields[name] = factory()
+    model = cls.__new__(cls)
+    _set_attribute(model, "__dict__", fields)
+    _set_attribute(model, "__pydantic_fields_set__", set(values))
+    _set_attribute(model, "__pydantic_extra__", None)
+    _set_attribute(model, "__pydantic_private__", None)
+    return model
+
+
+def replace(model: M, changes: Mapping[str, Any]) -> M:
+    """``model.model_copy(update=changes)``, without pydantic's generic copy machinery.
+
+    For records without extras or private attributes (every state and event record).
+    """
+    fields = model.__dict__.copy()
+    fields.update(changes)
+    copy = type(model).__new__(type(model))
+    _set_attribute(copy, "__dict__", fields)
+    _set_attribute(copy, "__pydantic_fields_set__", model.__pydantic_fields_set__.union(changes))
+    _set_attribute(copy, "__pydantic_extra__", None)
+    _set_attribute(copy, "__pydantic_private__", None)
+    return copy
