@@ -37,14 +37,13 @@ from parkstream.catalogue import topic_spec
 from parkstream.config import Settings
 from parkstream.domain import commands as cmd
 from parkstream.domain.contract import ContractError, decode, encode
-from parkstream.domain.deadletter import dead_letter
 from parkstream.domain.effective import next_deadline
 from parkstream.domain.envelope import Source
 from parkstream.domain.ids import derive_id
 from parkstream.domain.space import Space
 from parkstream.kafka_profile import faust_settings
 from parkstream.logging import get_logger
-from parkstream.worker.fold import Output, fold_batch
+from parkstream.worker.fold import Output, fold_batch, rejected_input
 from parkstream.worker.metrics import WorkerMetrics
 from parkstream.worker.routing import (
     Assignment,
@@ -270,19 +269,7 @@ class Worker:
 
     def _dead(self, raw: bytes, event: Any, detail: str) -> Output:
         self.metrics.rejected.labels("route").inc()
-        m = event.message
-        letter = dead_letter(
-            stage="worker",
-            reason="invalid_input",
-            detail=detail,
-            raw=raw,
-            received_at=datetime.now(UTC),
-            source=_source(event),
-            origin_topic=m.topic,
-            origin_partition=m.partition,
-            origin_offset=m.offset,
-        )
-        return Output("deadletter.v1", m.topic.encode(), encode(letter))
+        return rejected_input(raw, _source(event), detail, datetime.now(UTC))
 
     # --- timers ---------------------------------------------------------------------
 

@@ -41,6 +41,24 @@ class BatchResult:
     rejected: int = 0
 
 
+def rejected_input(raw: bytes, source: Source, detail: str, at: datetime) -> Output:
+    """The dead letter of an input the worker cannot use, keyed by its topic.
+
+    Dated ``at`` (when it was written: a dead letter is a report, not an input)."""
+    letter = dead_letter(
+        stage="worker",
+        reason="invalid_input",
+        detail=detail,
+        raw=raw,
+        received_at=at,
+        source=source,
+        origin_topic=source.topic,
+        origin_partition=source.partition,
+        origin_offset=source.offset,
+    )
+    return Output("deadletter.v1", (source.topic or "").encode(), encode(letter))
+
+
 def outputs_for(events: list[Envelope], state: Space) -> list[Output]:
     """Space events keyed by bay; downlinks keyed by light; registry changes keyed by device."""
     out: list[Output] = []
@@ -76,20 +94,7 @@ def fold_batch(
                 raise ContractError(f"{inp.type} has no space_id")
         except ContractError as exc:
             result.rejected += 1
-            letter = dead_letter(
-                stage="worker",
-                reason="invalid_input",
-                detail=str(exc),
-                raw=raw,
-                received_at=clock(),  # a dead letter is a report, dated when written
-                source=source,
-                origin_topic=source.topic,
-                origin_partition=source.partition,
-                origin_offset=source.offset,
-            )
-            result.outputs.append(
-                Output("deadletter.v1", (source.topic or "").encode(), encode(letter))
-            )
+            result.outputs.append(rejected_input(raw, source, str(exc), clock()))
             continue
         space_id = inp.space_id
         state = states.get(space_id) or load(space_id) or initial_state(space_id)
