@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "topics",
     "bridge",
     "worker",
+    "refold",
     "simulate",
     "events",
     "ingest",
