@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
-from bench import bridge
+from bench import bridge, decider, projector, refold, replay, worker
 from bench.common import Result, format_machine, format_table, machine_busy, machine_info
 
 
@@ -34,6 +34,11 @@ BENCHMARKS: dict[str, Benchmark] = {
     b.name: b
     for b in (
         Benchmark.of(bridge, "MQTT -> Kafka bridge vs a raw aiomqtt -> orjson -> aiokafka loop"),
+        Benchmark.of(projector, "projector rows/s vs a raw asyncpg COPY into the same table"),
+        Benchmark.of(replay, "replay: rebuilding every projection from space-events, events/s"),
+        Benchmark.of(decider, "the pure decider alone vs a trivial fold (a dict update per input)"),
+        Benchmark.of(worker, "stream worker fold vs a naive Faust agent and a raw aiokafka loop"),
+        Benchmark.of(refold, "parkstream refold vs a raw aiokafka consume -> fold -> produce loop"),
     )
 }
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -65,9 +66,16 @@ def run(args: argparse.Namespace) -> int:
             lot = LotConfig(bays=args.bays, speed=args.speed)
             asyncio.run(send_seed(settings, seed_commands(lot, datetime.now(UTC))))
             say(f"demo tenant {DEMO_TENANT!r}: {args.bays} bays with a sensor and a light")
+        migrated = subprocess.run(
+            [sys.executable, "-m", "parkstream", "migrate"], env=env, check=False
+        )
+        if migrated.returncode != 0:
+            say("migrations failed; see above")
+            return 1
         supervisor = Supervisor(workdir=workdir, env=env, report=say)
         supervisor.add("bridge", "bridge")
         supervisor.add("worker", "worker")
+        supervisor.add("projector", "projector")
         if not args.no_simulator:
             supervisor.add(
                 "simulator", "simulate", "--bays", str(args.bays), "--speed", str(args.speed)

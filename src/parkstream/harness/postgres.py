@@ -40,7 +40,7 @@ import subprocess
 from pathlib import Path
 from typing import Literal
 
-import asyncpg  # type: ignore[import-untyped]  # no stubs; see pyproject mypy overrides
+import asyncpg  # no stubs; see pyproject mypy overrides
 
 from parkstream.harness.process import (
     LOOPBACK,

@@ -1,0 +1,257 @@
+"""The projector process: ``space-events`` -> PostgreSQL, batch by batch.
+
+A consumer in group ``<topic_prefix>.projector`` fetches batches (``getmany``); each is
+applied by :class:`~parkstream.projector.store.Store` with its offsets in one transaction.
+PostgreSQL, not Kafka, holds the position: on every assignment the consumer seeks to the
+offsets stored there, so a projector killed at any moment resumes exactly after the
+last committed batch. Records that cannot be projected go to ``deadletter.v1`` (stage
+``projector``) before the batch commits.
+
+Lag is the fetch high-watermark (``consumer.highwater``) minus the next offset to apply;
+``end_offsets()`` is not used (the test broker gets it wrong for multi-record batches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from parkstream.config import Settings
+from parkstream.domain.contract import encode
+from parkstream.domain.deadletter import dead_letter
+from parkstream.domain.envelope import Source
+from parkstream.logging import get_logger
+from parkstream.projector import PROJECTIONS
+from parkstream.projector.metrics import ProjectorMetrics
+from parkstream.projector.records import Incoming
+from parkstream.projector.store import Applied, Rejection, Store
+
+TOPIC = "space-events.v1"
+DEADLETTER_TOPIC = "deadletter.v1"
+DEFAULT_BATCH = 5000
+DEFAULT_MONTHS_AHEAD = 3
+RETRIES = 5
+
+log = get_logger("parkstream.projector")
+
+
+def group_id(settings: Settings) -> str:
+    return f"{settings.topic_prefix}.projector"
+
+
+class Projector:
+    """Runs until ``stop`` is set; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        schema: str = "public",
+        batch_size: int = DEFAULT_BATCH,
+        months_ahead: int = DEFAULT_MONTHS_AHEAD,
+        metrics: ProjectorMetrics | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.schema = schema
+        self.batch_size = batch_size
+        self.months_ahead = months_ahead
+        self.metrics = metrics or ProjectorMetrics()
+        self.clock = clock
+        self.topic = settings.topic(TOPIC)
+        self.deadletter_topic = settings.topic(DEADLETTER_TOPIC)
+        self._db = asyncio.Lock()  # the store's connection: the loop and the rebalances
+        self._fetched_from: dict[int, int | None] = {}
+        self._month: date | None = None
+        self._producer: Any = None
+        self._lags: dict[int, int] = {}
+        self.batches = 0
+        self.first_batch_at: float | None = None  # time.monotonic() when the first batch began
+        self.last_batch_at: float | None = None  # ... and when the last one committed
+
+    async def run(self, stop: asyncio.Event) -> None:
+        import asyncpg
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+        from parkstream.kafka_profile import aiokafka_consumer_kwargs, aiokafka_producer_kwargs
+
+        conn = await asyncpg.connect(self.settings.database_url.get_secret_value())
+        try:
+            store = Store(conn, schema=self.schema, topic=self.topic, projections=PROJECTIONS)
+            created = await store.setup(self.months_ahead, self.clock().date())
+            if created:
+                log.info("partitions created", months=[m.isoformat() for m in created])
+            self._month = self.clock().date().replace(day=1)
+            producer = AIOKafkaProducer(**aiokafka_producer_kwargs(self.settings))
+            await producer.start()
+            self._producer = producer
+            try:
+                consumer = AIOKafkaConsumer(
+                    **aiokafka_consumer_kwargs(
+                        self.settings,
+                        group_id=group_id(self.settings),
+                        enable_auto_commit=False,
+                        auto_offset_reset="earliest",
+                        max_partition_fetch_bytes=4 * 1024 * 1024,
+                    )
+                )
+                consumer.subscribe([self.topic], listener=_listener(self, store, consumer))
+                await consumer.start()
+                try:
+                    await self._loop(store, consumer, stop)
+                finally:
+                    await consumer.stop()
+            finally:
+                await producer.stop()
+        finally:
+            await conn.close()
+
+    async def _loop(self, store: Store, consumer: Any, stop: asyncio.Event) -> None:
+        from aiokafka import TopicPartition
+
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
+            records = [
+                Incoming(tp.partition, m.offset, m.key, m.value)
+                for tp, messages in batch.items()
+                for m in messages
+            ]
+            if records:
+                started = time.perf_counter()
+                if self.first_batch_at is None:
+                    self.first_batch_at = time.monotonic()
+                async with self._db:
+                    await self._roll_month(store)
+                    fetched = {p: self._fetched_from.get(p) for p in {r.partition for r in records}}
+                    result = await self._apply(store, records, fetched)
+                self.batches += 1
+                self.last_batch_at = time.monotonic()
+                m = self.metrics
+                m.batch_seconds.observe(time.perf_counter() - started)
+                m.batch_size.observe(len(records))
+                m.records.inc(len(records))
+                m.events.inc(result.events)
+                for table, n in result.rows.items():
+                    m.rows.labels(table).inc(n)
+                for partition, offset in result.positions.items():
+                    self._fetched_from[partition] = offset
+                assigned = consumer.assignment()
+                for partition, offset in result.resync.items():
+                    m.resyncs.inc()
+                    tp = TopicPartition(self.topic, partition)
+                    if tp in assigned:
+                        consumer.seek(tp, offset)
+                        self._fetched_from[partition] = offset
+                    log.info("resync", partition=partition, offset=offset)
+            self._update_lag(consumer)
+
+    async def _apply(
+        self, store: Store, records: list[Incoming], fetched: dict[int, int | None]
+    ) -> Applied:
+        """Apply a batch; a transaction that lost a deadlock against another projector
+        (both merging into one site's day) is rolled back whole and tried again."""
+        import asyncpg
+
+        prepared = store.prepare(records)
+        for attempt in range(1, RETRIES + 1):
+            try:
+                return await store.apply(
+                    prepared, fetched_from=fetched, on_rejected=self._dead_letter
+                )
+            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
+                if attempt == RETRIES:
+                    raise
+                log.warning("batch retried", attempt=attempt, error=str(exc))
+                await asyncio.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
+
+    async def _roll_month(self, store: Store) -> None:
+        """Create the partitions ahead again when a month turns."""
+        month = self.clock().date().replace(day=1)
+        if month != self._month:
+            await store.ensure_ahead(self.months_ahead, month)
+            self._month = month
+
+    def _update_lag(self, consumer: Any) -> None:
+        lags: dict[int, int] = {}
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            position = self._fetched_from.get(tp.partition)
+            if high is not None and position is not None:
+                lags[tp.partition] = max(0, high - position)
+                self.metrics.lag.labels(str(tp.partition)).set(lags[tp.partition])
+        self._lags = lags
+
+    def lag_total(self) -> int | None:
+        """Records behind the high-watermarks of the assigned partitions (None: unknown)."""
+        if not self._lags:
+            return None
+        return sum(self._lags.values())
+
+    async def _dead_letter(self, rejections: list[Rejection]) -> None:
+        """Write every rejected record to the dead-letter topic before the batch commits."""
+        futures = []
+        for r in rejections:
+            record = r.record
+            letter = dead_letter(
+                stage="projector",
+                reason=r.error.reason,
+                detail=r.error.detail,
+                raw=record.value or b"",
+                received_at=self.clock(),
+                source=Source(
+                    kind="kafka", topic=self.topic, partition=record.partition, offset=record.offset
+                ),
+                origin_topic=self.topic,
+                origin_partition=record.partition,
+                origin_offset=record.offset,
+            )
+            futures.append(
+                await self._producer.send(
+                    self.deadletter_topic, encode(letter), key=self.topic.encode()
+                )
+            )
+            self.metrics.rejected.labels(r.error.reason).inc()
+        await asyncio.gather(*futures)
+        log.warning("dead-lettered", count=len(rejections))
+
+
+def _listener(projector: Projector, store: Store, consumer: Any) -> Any:
+    from aiokafka import ConsumerRebalanceListener
+
+    class Rebalance(_Rebalance, ConsumerRebalanceListener):  # type: ignore[misc]
+        pass
+
+    return Rebalance(projector, store, consumer)
+
+
+class _Rebalance:
+    """Seeks each assigned partition to the offset stored in PostgreSQL."""
+
+    def __init__(self, projector: Projector, store: Store, consumer: Any) -> None:
+        self.projector = projector
+        self.store = store
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        for tp in revoked:
+            self.projector._fetched_from.pop(tp.partition, None)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        mine = [tp for tp in assigned if tp.topic == self.projector.topic]
+        if not mine:
+            return
+        async with self.projector._db:
+            stored = await self.store.positions(tp.partition for tp in mine)
+        for tp in mine:
+            applied = [o for o in stored[tp.partition].values() if o >= 0]
+            if applied:
+                self.consumer.seek(tp, min(applied))
+                self.projector._fetched_from[tp.partition] = min(applied)
+            else:
+                await self.consumer.seek_to_beginning(tp)
+                self.projector._fetched_from[tp.partition] = None
+        log.info("assigned", partitions=sorted(tp.partition for tp in mine))
