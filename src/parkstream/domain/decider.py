@@ -18,7 +18,7 @@ import base64
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from parkstream.domain import commands as cmd
 from parkstream.domain import device_events as dev
@@ -805,22 +805,27 @@ def _joined(run: _Run, e: dev.DeviceJoined) -> None:
         _request_display(run, run.now, reason="rejoin", force=True)
 
 
-def _txack(run: _Run, e: dev.DownlinkTransmitted) -> None:
+def _confirm_pending(run: _Run, eui: str, evidence: Literal["txack", "ack"]) -> None:
+    """The pending downlink went out (txack) or was acknowledged by the light (ack)."""
     disp = run.space.display
-    if e.dev_eui != disp.dev_eui or e.data.queue_item_id != disp.pending_command_id:
-        return
     assert disp.pending_hex is not None
     run.emit(
         ev.DisplayChangeConfirmed,
         construct(
             ev.DisplayChangeConfirmedData,
             command_id=disp.pending_command_id,
-            dev_eui=e.dev_eui,
+            dev_eui=eui,
             frame_hex=disp.pending_hex,
-            evidence="txack",
+            evidence=evidence,
         ),
         run.now,
     )
+
+
+def _txack(run: _Run, e: dev.DownlinkTransmitted) -> None:
+    disp = run.space.display
+    if e.dev_eui == disp.dev_eui and e.data.queue_item_id == disp.pending_command_id:
+        _confirm_pending(run, e.dev_eui, "txack")
 
 
 def _ack(run: _Run, e: dev.DownlinkAcknowledged) -> None:
@@ -828,18 +833,7 @@ def _ack(run: _Run, e: dev.DownlinkAcknowledged) -> None:
     if e.dev_eui != disp.dev_eui or e.data.queue_item_id != disp.pending_command_id:
         return
     if e.data.acknowledged:
-        assert disp.pending_hex is not None
-        run.emit(
-            ev.DisplayChangeConfirmed,
-            construct(
-                ev.DisplayChangeConfirmedData,
-                command_id=disp.pending_command_id,
-                dev_eui=e.dev_eui,
-                frame_hex=disp.pending_hex,
-                evidence="ack",
-            ),
-            run.now,
-        )
+        _confirm_pending(run, e.dev_eui, "ack")
     else:
         _schedule_resend(run, e.dev_eui, "nack")
 
