@@ -48,11 +48,12 @@ class Spec:
     mode: Literal["merge", "insert"] = "merge"
     returning: tuple[str, ...] = ()  # insert: columns of the rows actually inserted
     _index: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
-    # (position, merge, position of the guard or -1) per column: what RowSet.add walks
-    _plan: tuple[tuple[int, str, int], ...] = field(
+    # What RowSet.add walks: (guard position, positions of its lww columns) per guard,
+    # then (position, merge) of every other column
+    _groups: tuple[tuple[int, tuple[int, ...]], ...] = field(
         init=False, repr=False, compare=False, hash=False
     )
-    _guards: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)
+    _rest: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         index = {name: i for i, name in enumerate(self.names)}
@@ -60,11 +61,17 @@ class Spec:
         for col in self.columns:
             if col.merge == "lww" and (col.guard is None or col.guard not in index):
                 raise ValueError(f"{self.table}.{col.name}: lww needs a guard column")
-        plan = tuple(
-            (index[c.name], c.merge, index[c.guard] if c.guard else -1) for c in self.columns
-        )
-        object.__setattr__(self, "_plan", plan)
-        object.__setattr__(self, "_guards", tuple(sorted({g for _, _, g in plan if g >= 0})))
+        groups: dict[int, list[int]] = {}
+        for col in self.columns:
+            if col.merge == "lww":
+                assert col.guard is not None
+                groups.setdefault(index[col.guard], []).append(index[col.name])
+        lww = {i for cols in groups.values() for i in cols}
+        if lww & set(groups):
+            raise ValueError(f"{self.table}: a guard column cannot be lww itself")
+        object.__setattr__(self, "_groups", tuple((g, tuple(c)) for g, c in groups.items()))
+        rest = tuple((index[c.name], c.merge) for c in self.columns if c.merge != "lww")
+        object.__setattr__(self, "_rest", rest)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -103,16 +110,17 @@ class RowSet:
             return
         if spec.mode == "insert":
             return  # the first row of a key is the one inserted
-        guards = {g: current[g] for g in spec._guards}  # before this row changes them
-        for i, merge, g in spec._plan:
+        # lww first: it compares with the guards before this row moves them
+        for g, columns in spec._groups:
+            new_guard = row[g]
+            if new_guard is not None:
+                old_guard = current[g]
+                if old_guard is None or new_guard >= old_guard:
+                    for i in columns:
+                        current[i] = row[i]
+        for i, merge in spec._rest:
             new = row[i]
-            if merge == "lww":
-                new_guard = row[g]
-                if new_guard is not None:
-                    old_guard = guards[g]
-                    if old_guard is None or new_guard >= old_guard:
-                        current[i] = new
-            elif merge == "max":
+            if merge == "max":
                 if new is not None:
                     old = current[i]
                     if old is None or new > old:

@@ -19,6 +19,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 HOUR = timedelta(hours=1)
+ONE_DAY = timedelta(days=1)
 OCCUPIED = "OCCUPIED"
 
 # The seconds columns of the rollup tables, and which states count towards each.
@@ -51,9 +52,12 @@ def micros(delta: timedelta) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+_ZERO = Decimal(0).scaleb(-6)
+
+
 def seconds(us: int) -> Decimal:
     """Microseconds as exact seconds (the tables' ``numeric`` columns)."""
-    return Decimal(us).scaleb(-6)
+    return Decimal(us).scaleb(-6) if us else _ZERO
 
 
 def hour_of(at: datetime) -> datetime:
@@ -71,6 +75,7 @@ def hours(start: datetime, end: datetime) -> Iterator[tuple[datetime, int]]:
         hour = nxt
 
 
+@lru_cache(maxsize=8192)
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     """The instant a local day begins, in UTC."""
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
@@ -115,9 +120,18 @@ class Tally:
         bucket = STATE_BUCKET.get(state)
         if bucket is None or end <= start:
             return
-        for hour, us in hours(start, end):
-            self._hour(tenant, space, hour)[bucket] += us
-        if site is not None:
+        hour = hour_of(start)
+        if end <= hour + HOUR:  # most intervals: within one hour, one day
+            self._hour(tenant, space, hour)[bucket] += micros(end - start)
+        else:
+            for hour, us in hours(start, end):
+                self._hour(tenant, space, hour)[bucket] += us
+        if site is None:
+            return
+        day = local_day(start, tz)
+        if end <= local_midnight(day + ONE_DAY, tz):
+            self._day(tenant, site, day)[bucket] += micros(end - start)
+        else:
             for day, us in days(start, end, tz):
                 self._day(tenant, site, day)[bucket] += us
 
