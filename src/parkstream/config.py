@@ -123,6 +123,35 @@ class Settings(BaseSettings):
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
+    api_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (CORS); empty = none.",
+    )
+    api_rate_read_key: str = Field(
+        default="1200/minute", description="Reads per API key (limits notation)."
+    )
+    api_rate_read_tenant: str = Field(default="6000/minute", description="Reads per tenant.")
+    api_rate_write_key: str = Field(default="120/minute", description="Writes per API key.")
+    api_rate_write_tenant: str = Field(default="600/minute", description="Writes per tenant.")
+    api_rate_storage: str = Field(
+        default="memory://",
+        description="limits storage URI; memory:// counts per API process, "
+        "redis://host:port shares the counts between replicas.",
+    )
+    api_command_wait_s: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=60.0,
+        description="How long a reservation request waits for the fold's decision "
+        "before answering 202 with a status link.",
+    )
+    api_key_cache_s: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=300.0,
+        description="How long a verified API key is trusted without reading it again "
+        "(a revocation takes effect within this time).",
+    )
 
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "worker",
     "migrate",
     "projector",
+    "api",
+    "tenant",
     "replay",
     "refold",
     "simulate",
