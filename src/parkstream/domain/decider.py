@@ -25,10 +25,10 @@ from parkstream.domain import device_events as dev
 from parkstream.domain import space_events as ev
 from parkstream.domain.display import DisplayPolicy
 from parkstream.domain.downlinks import DownlinkData, DownlinkRequested
-from parkstream.domain.effective import Deadline, Verdict, deadlines, verdict
+from parkstream.domain.effective import Deadline, Verdict, any_due, deadlines, state_at, verdict
 from parkstream.domain.envelope import Envelope, Record, Source
 from parkstream.domain.evolve import evolve, resend_after
-from parkstream.domain.ids import derive_id
+from parkstream.domain.ids import derive_id, event_id
 from parkstream.domain.kuando import KUANDO_FPORT, colour_frame_hex
 from parkstream.domain.space import Space, construct
 from parkstream.domain.states import SpaceState
@@ -73,14 +73,44 @@ def _light_frame(colour: str, on: int, off: int) -> tuple[int, str]:
     return frame.f_port, frame.hex
 
 
+# (fPort, frame hex) per state of a policy, by the policy object's id (policies are shared
+# by every state of a bay, and the default one by every bay).
+_FRAMES: dict[int, tuple[DisplayPolicy, dict[SpaceState, tuple[int, str]]]] = {}
+
+
 def _frame_for(policy: DisplayPolicy, state: SpaceState) -> tuple[int, str]:
     """``policy.frame_for(state)`` as (fPort, frame hex)."""
-    style = policy.style_for(state)
-    return _light_frame(style.colour, style.on, style.off)
+    entry = _FRAMES.get(id(policy))
+    if entry is None or entry[0] is not policy:
+        if len(_FRAMES) >= 4096:
+            _FRAMES.clear()
+        entry = _FRAMES[id(policy)] = (policy, {})
+    frame = entry[1].get(state)
+    if frame is None:
+        style = policy.style_for(state)
+        frame = entry[1][state] = _light_frame(style.colour, style.on, style.off)
+    return frame
 
 
 class DecideError(RuntimeError):
     """The decider could not reach a fixed point (a bug, never an input problem)."""
+
+
+# The fields an emitted event sets (``__pydantic_fields_set__``), as ``cls(**fields)`` would.
+_EMITTED = frozenset(
+    (
+        "event_id",
+        "tenant_id",
+        "space_id",
+        "occurred_at",
+        "recorded_at",
+        "source",
+        "causation_id",
+        "correlation_id",
+        "data",
+    )
+)
+_set_attribute = object.__setattr__
 
 
 class _Run:
@@ -94,23 +124,42 @@ class _Run:
         self.events: list[Envelope] = []
         self.correlation = inp.correlation_id or inp.event_id
 
-    def emit(self, cls: type[E], data: Record, at: datetime, **extra: Any) -> E:
-        """Record an event and apply it. Every value is already valid, so it is not re-checked."""
-        extra.setdefault("tenant_id", self.space.tenant_id or self.input.tenant_id)
-        event = construct(
-            cls,
-            event_id=derive_id(self.input.event_id, len(self.events)),
-            space_id=self.space.space_id,
-            occurred_at=at,
-            recorded_at=self.now,
-            source=self.source,
-            causation_id=self.input.event_id,
-            correlation_id=self.correlation,
-            data=data,
-            **extra,
+    def event_id(self) -> str:
+        return event_id(self.input.event_id, len(self.events))
+
+    def emit(self, cls: type[E], data: Record, at: datetime, tenant_id: str | None = None) -> E:
+        """Record an event and apply it. Every value is already valid, so it is not re-checked.
+
+        The event is the object ``construct`` builds (every space event has the envelope's
+        fields and ``data``, with the same defaults), assembled directly."""
+        space = self.space
+        inp = self.input
+        event = cls.__new__(cls)
+        _set_attribute(
+            event,
+            "__dict__",
+            {
+                "event_id": self.event_id(),
+                "type": cls.TYPE,
+                "version": cls.VERSION,
+                "tenant_id": tenant_id
+                if tenant_id is not None
+                else (space.tenant_id or inp.tenant_id),
+                "space_id": space.space_id,
+                "dev_eui": None,
+                "occurred_at": at,
+                "recorded_at": self.now,
+                "source": self.source,
+                "causation_id": inp.event_id,
+                "correlation_id": self.correlation,
+                "data": data,
+            },
         )
+        _set_attribute(event, "__pydantic_fields_set__", set(_EMITTED))
+        _set_attribute(event, "__pydantic_extra__", None)
+        _set_attribute(event, "__pydantic_private__", None)
         self.events.append(event)
-        self.space = evolve(self.space, event)
+        self.space = evolve(space, event)
         return event
 
     def reject(self, reason: str, field: str | None = None) -> None:
@@ -121,6 +170,13 @@ class _Run:
             ev.CommandRejectedData(command_type=self.input.type, reason=reason, field=field),
             self.now,
         )
+
+
+class _Probe(_Run):
+    """A look-ahead run: only the states it reaches matter, never its events' ids."""
+
+    def event_id(self) -> str:
+        return "look-ahead"
 
 
 # --- public API -------------------------------------------------------------------------
@@ -214,6 +270,8 @@ def _advance(run: _Run, until: datetime, look_ahead: bool = True) -> None:
 
 def _first_due(space: Space, until: datetime, floor: datetime | None) -> Deadline | None:
     """The earliest deadline due by ``until``; a reserved-soon moment only after ``floor``."""
+    if not any_due(space, until):
+        return None
     for d in deadlines(space):
         if d.at > until:
             return None
@@ -394,10 +452,10 @@ def _next_change_of_layers(
     no state changes, downlinks or resends are built, and the replay's first settle
     (which reports the state the bay is changing to) is the verdict itself.
     """
-    run = _Run(space, _LOOK_AHEAD, upcoming[0].at, _TIMER)
+    run = _Probe(space, _LOOK_AHEAD, upcoming[0].at, _TIMER)
     for d in upcoming:
         _apply_layer_deadlines(run, d.at)
-        state = verdict(run.space, d.at).state
+        state = state_at(run.space, d.at)
         if state != current:
             return _change_at(d, state)
     return None
@@ -406,6 +464,8 @@ def _next_change_of_layers(
 def _apply_layer_deadlines(run: _Run, until: datetime) -> None:
     """Apply every deadline due by ``until`` except the display's, without settling."""
     for _ in range(MAX_STEPS):
+        if not any_due(run.space, until):
+            return
         d = next(
             (d for d in deadlines(run.space) if d.at <= until and d.kind in _LAYER_DEADLINES),
             None,
@@ -436,8 +496,8 @@ def _change_at(d: Deadline, state: SpaceState) -> ev.NextChange:
 def _settle(run: _Run, at: datetime, look_ahead: bool = True) -> None:
     """Recompute the effective state at ``at``; record a change; steer the light."""
     space = run.space
-    v = verdict(space, at)
-    if v.state != space.state:
+    if state_at(space, at) != space.state:
+        v = verdict(space, at)
         run.emit(
             ev.SpaceStateChanged,
             construct(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal, NamedTuple
 
+from parkstream.domain.commands import SpaceConfig
 from parkstream.domain.space import Reservation, Space
 from parkstream.domain.space_events import Explanation
 from parkstream.domain.states import Layer, SpaceState
@@ -26,8 +27,36 @@ def override_active(space: Space, at: datetime) -> bool:
     return o is not None and (o.until is None or at < o.until)
 
 
+class Spans(NamedTuple):
+    """A bay configuration's durations as timedeltas."""
+
+    config: SpaceConfig
+    debounce: timedelta
+    silence: timedelta
+    reserved_soon: timedelta
+
+
+_SPANS: dict[int, Spans] = {}
+
+
+def spans(config: SpaceConfig) -> Spans:
+    """The durations of ``config``, computed once per configuration object (a bay's states
+    share theirs until the bay is updated)."""
+    s = _SPANS.get(id(config))
+    if s is None or s.config is not config:
+        if len(_SPANS) >= 4096:
+            _SPANS.clear()
+        s = _SPANS[id(config)] = Spans(
+            config,
+            timedelta(seconds=config.debounce_s),
+            timedelta(seconds=config.heartbeat_s * config.silence_factor),
+            timedelta(seconds=config.reserved_soon_s),
+        )
+    return s
+
+
 def _soon_starts_at(space: Space, r: Reservation) -> datetime:
-    return r.starts_at - timedelta(seconds=space.config.reserved_soon_s)
+    return r.starts_at - spans(space.config).reserved_soon
 
 
 def reservation_in_force(space: Space, at: datetime) -> Reservation | None:
@@ -39,6 +68,30 @@ def reservation_in_force(space: Space, at: datetime) -> Reservation | None:
         if r.status == "confirmed" and _soon_starts_at(space, r) <= at < r.ends_at:
             soon = r if soon is None or r.starts_at < soon.starts_at else soon
     return soon
+
+
+def state_at(space: Space, at: datetime) -> SpaceState:
+    """``verdict(space, at).state``, without building the verdict's summary and causes."""
+    if space.archived:
+        return SpaceState.ARCHIVED
+    o = space.override
+    if o is not None and (o.until is None or at < o.until):
+        return o.state
+    sensor = space.sensor
+    trusted = sensor.dev_eui is not None and sensor.occupied is not None and not sensor.silent
+    if space.reservations:
+        r = reservation_in_force(space, at)
+        if r is not None:
+            occupied_now = trusted and sensor.occupied is True
+            if r.status == "fulfilled":
+                return SpaceState.OCCUPIED
+            if r.status == "started":
+                return SpaceState.OCCUPIED if occupied_now else SpaceState.RESERVED
+            if not occupied_now:
+                return SpaceState.RESERVED_SOON
+    if trusted:
+        return SpaceState.OCCUPIED if sensor.occupied else SpaceState.FREE
+    return SpaceState.UNKNOWN
 
 
 def verdict(space: Space, at: datetime) -> Verdict:
@@ -139,13 +192,11 @@ class Deadline(NamedTuple):
 def deadlines(space: Space) -> list[Deadline]:
     """Every future moment at which the bay may change without new input, sorted."""
     out: list[Deadline] = []
-    cfg = space.config
     s = space.sensor
     if s.pending is not None and s.pending_since is not None and not space.archived:
-        out.append(Deadline(s.pending_since + timedelta(seconds=cfg.debounce_s), "debounce"))
+        out.append(Deadline(s.pending_since + spans(space.config).debounce, "debounce"))
     if s.dev_eui is not None and not s.silent and s.last_heard_at is not None:
-        silence = timedelta(seconds=cfg.heartbeat_s * cfg.silence_factor)
-        out.append(Deadline(s.last_heard_at + silence, "silence"))
+        out.append(Deadline(s.last_heard_at + spans(space.config).silence, "silence"))
     if space.override is not None and space.override.until is not None:
         out.append(Deadline(space.override.until, "override_end"))
     for r in space.reservations:
@@ -164,11 +215,43 @@ def deadlines(space: Space) -> list[Deadline]:
     return out
 
 
+def any_due(space: Space, until: datetime) -> bool:
+    """Whether ``deadlines(space)`` holds one at or before ``until`` (without building them)."""
+    s = space.sensor
+    heard = s.last_heard_at
+    if (
+        heard is not None
+        and s.dev_eui is not None
+        and not s.silent
+        and heard + spans(space.config).silence <= until
+    ):
+        return True
+    pending = s.pending_since
+    if (
+        pending is not None
+        and s.pending is not None
+        and not space.archived
+        and pending + spans(space.config).debounce <= until
+    ):
+        return True
+    o = space.override
+    if o is not None and o.until is not None and o.until <= until:
+        return True
+    d = space.display
+    if (
+        d.pending_command_id is not None
+        and d.resend_due_at is not None
+        and d.resend_due_at <= until
+    ):
+        return True
+    return bool(space.reservations) and any(d.at <= until for d in deadlines(space))
+
+
 def next_deadline(space: Space) -> datetime | None:
     """When the bay next needs a tick (the timers schedule one for this time)."""
-    upcoming = [d for d in deadlines(space) if space.clock is None or d.at > space.clock]
-    event_due = [d for d in deadlines(space) if d.kind != "soon"]
-    candidates = [d.at for d in upcoming] + [d.at for d in event_due]
+    every = deadlines(space)
+    clock = space.clock
+    candidates = [d.at for d in every if clock is None or d.at > clock or d.kind != "soon"]
     return min(candidates) if candidates else None
 
 

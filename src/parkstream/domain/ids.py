@@ -29,18 +29,30 @@ def is_eui(value: str) -> bool:
     return bool(_EUI_RE.match(value))
 
 
-_NAMESPACE_BYTES = PARKSTREAM_NAMESPACE.bytes
+# SHA-1 of the namespace, copied for every id (hashing it again each time costs more).
+_NAMESPACE_SHA1 = hashlib.sha1(PARKSTREAM_NAMESPACE.bytes)  # noqa: S324 - RFC 4122 v5 is defined on SHA-1
+# The RFC 4122 variant bits (10xx) applied to the first hex digit of the 9th byte.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def derive_id(*parts: object) -> str:
     """A UUID that depends only on ``parts``: replaying the same input yields the same id.
 
     Exactly ``str(uuid.uuid5(PARKSTREAM_NAMESPACE, "\\x1f".join(parts)))``, computed
-    without building UUID objects (it runs for every event).
+    without building UUID objects (it runs for every event): the version digit (5) and the
+    variant bits are set on the hex digest.
     """
     name = "\x1f".join(p if isinstance(p, str) else str(p) for p in parts)
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])  # noqa: S324 - RFC 4122 v5 is defined on SHA-1
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return _uuid5(name)
+
+
+def event_id(input_id: str, position: int) -> str:
+    """``derive_id(input_id, position)``: the id of an input's ``position``-th event."""
+    return _uuid5(f"{input_id}\x1f{position}")
+
+
+def _uuid5(name: str) -> str:
+    sha1 = _NAMESPACE_SHA1.copy()
+    sha1.update(name.encode())
+    h = sha1.hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"

@@ -1,0 +1,64 @@
+"""The decider's shortcuts agree with what they stand for, over random bays."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import given
+
+from parkstream.domain import commands as cmd
+from parkstream.domain.effective import any_due, deadlines, next_deadline, state_at, verdict
+
+from .test_properties import FAST, config, program, run
+
+OFFSETS = [timedelta(seconds=s) for s in (-3600, -1, 0, 1, 59, 600, 1800, 7200, 86400)]
+
+
+@FAST
+@given(config, program)
+def test_state_at_is_the_verdicts_state(cfg: cmd.SpaceConfig, prog: Any) -> None:
+    bay = run(cfg, prog)
+    for moment in (bay.now + offset for offset in OFFSETS):
+        assert state_at(bay.state, moment) == verdict(bay.state, moment).state
+
+
+@FAST
+@given(config, program)
+def test_any_due_tells_whether_a_deadline_has_come(cfg: cmd.SpaceConfig, prog: Any) -> None:
+    bay = run(cfg, prog)
+    for moment in (bay.now + offset for offset in OFFSETS):
+        expected = any(d.at <= moment for d in deadlines(bay.state))
+        assert any_due(bay.state, moment) == expected
+
+
+@FAST
+@given(config, program)
+def test_the_next_deadline_is_the_earliest_that_needs_a_tick(
+    cfg: cmd.SpaceConfig, prog: Any
+) -> None:
+    state = run(cfg, prog).state
+    every = deadlines(state)
+    upcoming = [d.at for d in every if state.clock is None or d.at > state.clock]
+    event_due = [d.at for d in every if d.kind != "soon"]
+    assert next_deadline(state) == min(upcoming + event_due, default=None)
+
+
+@FAST
+@given(config, program)
+def test_emitted_events_are_valid_records_with_the_fields_they_were_given(
+    cfg: cmd.SpaceConfig, prog: Any
+) -> None:
+    for event in run(cfg, prog).history:
+        assert type(event).model_validate(event.model_dump()) == event
+        assert event.model_fields_set == {
+            "event_id",
+            "tenant_id",
+            "space_id",
+            "occurred_at",
+            "recorded_at",
+            "source",
+            "causation_id",
+            "correlation_id",
+            "data",
+        }
