@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
-from bench import bridge, decider, projector, refold, replay, worker
+from bench import bridge, decider, e2e, projector, refold, replay, worker
 from bench.common import Result, format_machine, format_table, machine_busy, machine_info
 
 
@@ -39,6 +39,9 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark.of(decider, "the pure decider alone vs a trivial fold (a dict update per input)"),
         Benchmark.of(worker, "stream worker fold vs a naive Faust agent and a raw aiokafka loop"),
         Benchmark.of(refold, "parkstream refold vs a raw aiokafka consume -> fold -> produce loop"),
+        Benchmark.of(
+            e2e, "uplink on MQTT to its downlink on MQTT through bridge and worker vs a raw echo"
+        ),
     )
 }
 

@@ -489,6 +489,7 @@ class Result:
     baseline: float | None = None
     goal: float | None = None  # the least acceptable figure / baseline
     note: str = ""
+    limit: float | None = None  # the largest acceptable figure (latencies: lower is better)
 
     @property
     def ratio(self) -> float | None:
@@ -496,8 +497,10 @@ class Result:
 
     @property
     def passed(self) -> bool | None:
+        if self.limit is not None and not self.figure <= self.limit:
+            return False
         if self.goal is None or self.ratio is None:
-            return None
+            return None if self.limit is None else True
         return self.ratio >= self.goal
 
 
@@ -513,7 +516,7 @@ def format_table(results: Sequence[Result]) -> str:
                 r.unit,
                 f"{r.baseline:,.0f}" if r.baseline is not None else "-",
                 f"{r.ratio:.2f}" if r.ratio is not None else "-",
-                f">= {r.goal:.2f}" if r.goal is not None else "-",
+                _goal_cell(r),
                 verdict,
             )
         )
@@ -530,6 +533,13 @@ def format_table(results: Sequence[Result]) -> str:
             lines.append("  ".join("-" * w for w in widths))
     notes = [f"{r.benchmark}: {r.note}" for r in results if r.note]
     return "\n".join(lines + notes)
+
+
+def _goal_cell(r: Result) -> str:
+    goals = [f">= {r.goal:.2f}"] if r.goal is not None else []
+    if r.limit is not None:
+        goals.append(f"<= {r.limit:g} {r.unit}")
+    return ", ".join(goals) or "-"
 
 
 def machine_info() -> dict[str, str]:
