@@ -17,7 +17,7 @@ import asyncio
 import sys
 
 from bench.common import Result
-from bench.projector import fresh_database, produce, services, space_events
+from bench.projector import fresh_database, produce, services, space_events, workload_frozen
 from parkstream.config import Settings
 
 NAME = "replay"
@@ -42,7 +42,8 @@ async def _run(
     rates = []
     for _ in range(args.rounds):
         async with fresh_database(settings) as db:
-            report = await rebuild(db, batch_size=args.batch, progress=sys.stderr)
+            with workload_frozen():
+                report = await rebuild(db, batch_size=args.batch, progress=sys.stderr)
         assert report.records == len(records), (report.records, len(records))
         rates.append(report.rate)
         print(

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from parkstream.projector import PROJECTIONS, activity, registry, reservations
-from parkstream.projector.partitions import Partitions, month_of, months_ahead
+from parkstream.projector.partitions import Partitions, month_of, months_ahead, partition_name
 from parkstream.projector.records import BadRecord, Event, Incoming, explain_rejection, read_event
 from parkstream.projector.tables import (
     Changes,
@@ -116,6 +116,7 @@ class Store:
         self._offsets = qualified(schema, OFFSETS_TABLE)
         self._states = qualified(schema, "space_states")
         self._actuations = qualified(schema, "actuations")
+        self._pending: list[str] = []  # merges staged in this transaction, not yet sent
 
     async def setup(self, months: int = 3, today: date | None = None) -> list[date]:
         """Staging tables, known partitions, partitions ahead; returns the ones created."""
@@ -251,6 +252,7 @@ class Store:
         partitions = sorted(first)
         fetched = fetched_from or {}
 
+        self._pending.clear()
         async with self.conn.transaction():
             stored = await self._lock_offsets(partitions)
             for p in partitions:
@@ -297,6 +299,7 @@ class Store:
                     name: max(stored[p].get(name, -1), last[p] + 1) for name in self.projections
                 }
                 result.positions[p] = min(new_offsets[p].values())
+            await self._flush()
             if new_offsets:
                 await self._write_offsets(new_offsets)
         return result
@@ -307,31 +310,67 @@ class Store:
         )
 
     async def _merge(self, spec: Spec, rows: Sequence[Sequence[Any]], result: Applied) -> None:
+        """Stage ``rows``; the merge itself waits in ``self._pending`` for :meth:`_flush`."""
         if not rows:
             return
         await self._copy(spec, rows)
-        await self.conn.execute(upsert_sql(spec, self.schema))
+        self._pending.append(upsert_sql(spec, self.schema))
         result.rows[spec.table] = result.rows.get(spec.table, 0) + len(rows)
+
+    async def _flush(self, *more: str) -> None:
+        """The merges staged so far, and ``more``, in one round trip (in order)."""
+        statements = [*self._pending, *more]
+        self._pending.clear()
+        if statements:
+            await self.conn.execute(";\n".join(statements))
 
     async def _write(self, changes: Changes, result: Applied) -> None:
         for rowset in changes:
             await self._merge(rowset.spec, list(rowset), result)
+
+    async def _insert_actuations(self, rows: list[tuple[Any, ...]]) -> set[str]:
+        """Insert the actuations that are new; returns their event ids.
+
+        Usually none of them is in the table yet: they are copied straight into their
+        monthly partitions. When one is there already (a redelivered event), the copy
+        fails on the primary key, is rolled back to its savepoint, and the rows go
+        through the staging table and ``INSERT ... ON CONFLICT DO NOTHING`` instead.
+        """
+        import asyncpg
+
+        spec = activity.ACTUATIONS
+        columns = list(spec.names)
+        by_month: dict[date, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            by_month.setdefault(month_of(row[2]), []).append(row)
+        try:
+            async with self.conn.transaction():
+                for month, chunk in sorted(by_month.items()):
+                    await self.conn.copy_records_to_table(
+                        partition_name(month),
+                        records=chunk,
+                        columns=columns,
+                        schema_name=self.schema,
+                    )
+        except asyncpg.UniqueViolationError:
+            await self._copy(spec, rows)
+            inserted = await self.conn.fetch(upsert_sql(spec, self.schema))
+            return {r["event_id"] for r in inserted}
+        return {row[3] for row in rows}
 
     async def _write_activity(self, plan: activity.Plan, result: Applied) -> None:
         spec = activity.ACTUATIONS
         rows = list(plan.actuations.of(spec))
         new_ids: set[str] = set()
         if rows:
-            await self._copy(spec, rows)
-            inserted = await self.conn.fetch(upsert_sql(spec, self.schema))
-            new_ids = {r["event_id"] for r in inserted}
+            new_ids = await self._insert_actuations(rows)
             result.rows[spec.table] = result.rows.get(spec.table, 0) + len(new_ids)
         confirmations = plan.confirmation_rows(new_ids)
         if confirmations:
             await self.conn.copy_records_to_table(
                 CONFIRMATIONS_STAGE, records=confirmations, schema_name="pg_temp"
             )
-            await self.conn.execute(
+            self._pending.append(
                 f"UPDATE {self._actuations} a SET confirmed_at = c.confirmed_at, "  # noqa: S608 - quoted identifier
                 "confirmed_evidence = c.evidence "
                 f"FROM {quote_ident(CONFIRMATIONS_STAGE)} c "
