@@ -1,4 +1,4 @@
-"""``parkstream schemas generate|check|publish``: the JSON Schemas of the public contract."""
+"""``parkstream schemas generate|check|publish``: the JSON Schemas and AsyncAPI document."""
 
 from __future__ import annotations
 
@@ -13,17 +13,23 @@ DEFAULT_DIR = Path("schemas")
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "schemas",
-        help="generate, check and publish the JSON Schemas of the public records",
-        description="JSON Schemas of every public record type (see docs/compatibility.md).",
+        help="generate, check and publish the JSON Schemas and AsyncAPI document of the topics",
+        description="JSON Schemas of every public record type and the AsyncAPI document of "
+        "the public topics (see docs/compatibility.md).",
     )
     actions = p.add_subparsers(dest="schemas_action", metavar="ACTION", required=True)
     for name, handler, text in (
-        ("generate", run_generate, "write the current schemas and index.json from the models"),
+        (
+            "generate",
+            run_generate,
+            "write the current schemas, index.json and asyncapi.json "
+            "from the models and the topic catalogue",
+        ),
         (
             "check",
             run_check,
-            "exit 1 if the files drifted from the models, a published file changed, "
-            "or the models break a published schema",
+            "exit 1 if the files drifted from the models or the topic catalogue, "
+            "a published file changed, or the models break a published schema",
         ),
         (
             "publish",
@@ -69,7 +75,10 @@ def run_check(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"{args.dir}: in step with the models and compatible with every published schema")
+    print(
+        f"{args.dir}: in step with the models and the topic catalogue, "
+        "and compatible with every published schema"
+    )
     return 0
 
 

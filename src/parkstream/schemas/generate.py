@@ -3,6 +3,7 @@
 Layout (docs/compatibility.md explains the policy)::
 
     schemas/index.json                                  topic -> type -> current and published
+    schemas/asyncapi.json                               the AsyncAPI document of the topics
     schemas/<topic>/<type>.v<version>.json              current, rewritten by ``generate``
     schemas/published/manifest.json                     every published file and its sha256
     schemas/published/<topic>/<type>.v<version>.r<revision>.json   immutable, never deleted
@@ -25,8 +26,11 @@ from typing import Any
 from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import core_schema
 
+from parkstream import __version__
+from parkstream.catalogue import TopicSpec, load_catalogue
 from parkstream.domain.contract import TOPIC_TYPES, UPCASTERS, Upcaster
 from parkstream.domain.envelope import Envelope
+from parkstream.schemas import asyncapi
 from parkstream.schemas.compat import (
     Schema,
     alternatives,
@@ -37,6 +41,7 @@ from parkstream.schemas.compat import (
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 BASE_URL = "https://parkstream.dev/schemas/"
 INDEX = "index.json"
+ASYNCAPI = asyncapi.FILENAME
 PUBLISHED = "published"
 MANIFEST = f"{PUBLISHED}/manifest.json"
 GENERATED_NOTE = (
@@ -190,18 +195,35 @@ def _counterpart(alt: Schema, olds: Sequence[Schema]) -> Schema | None:
     return titled[0] if len(titled) == 1 else None
 
 
+def _drifted(relative: str) -> str:
+    if relative == ASYNCAPI:
+        return (
+            "differs from what the topic catalogue and the schemas give "
+            "(a topic or a schema changed without the document)"
+        )
+    return "differs from the models"
+
+
 class SchemaStore:
-    """The ``schemas/`` directory at ``root``, for the record types of ``topic_types``."""
+    """The ``schemas/`` directory at ``root``, for the record types of ``topic_types``.
+
+    ``catalogue`` (the topic catalogue by default) and ``version`` (the package's) feed
+    the AsyncAPI document.
+    """
 
     def __init__(
         self,
         root: Path,
         topic_types: TopicTypes = TOPIC_TYPES,
         upcasters: Mapping[tuple[str, int], Upcaster] = UPCASTERS,
+        catalogue: Sequence[TopicSpec] | None = None,
+        version: str = __version__,
     ) -> None:
         self.root = root
         self.topic_types = topic_types
         self.upcasters = upcasters
+        self.catalogue = load_catalogue() if catalogue is None else tuple(catalogue)
+        self.version = version
 
     # --- reading ---------------------------------------------------------------------
 
@@ -265,12 +287,41 @@ class SchemaStore:
             )
         return {"$comment": GENERATED_NOTE, "topics": topics}
 
+    def readable(
+        self, pubs: Sequence[Publication], current: Mapping[SchemaKey, Schema]
+    ) -> dict[tuple[str, str, int], Schema]:
+        """The schema of every type and version a consumer may read on a topic.
+
+        The current schema of each model, and for older versions still in the topics,
+        their latest published revision.
+        """
+        latest: dict[SchemaKey, Publication] = {pub.key: pub for pub in sorted(pubs)}
+        schemas: dict[tuple[str, str, int], Schema] = {
+            (key.topic, key.type, key.version): self.read(pub.path)
+            for key, pub in latest.items()
+            if key not in current
+        }
+        for key, doc in current.items():
+            schemas[(key.topic, key.type, key.version)] = doc
+        return schemas
+
+    def asyncapi(
+        self, pubs: Sequence[Publication], current: Mapping[SchemaKey, Schema] | None = None
+    ) -> dict[str, Any]:
+        """The AsyncAPI document of the catalogue's public topics and these schemas."""
+        current = self.current(pubs) if current is None else current
+        try:
+            return asyncapi.build(self.catalogue, self.readable(pubs, current), self.version)
+        except asyncapi.AsyncAPIError as exc:
+            raise SchemaStoreError(f"{self.root / ASYNCAPI}: {exc}") from exc
+
     def expected_files(
         self, pubs: Sequence[Publication], current: Mapping[SchemaKey, Schema] | None = None
     ) -> dict[str, str]:
         current = self.current(pubs) if current is None else current
         files = {key.current_path: render(doc) for key, doc in current.items()}
         files[INDEX] = render(self.index(current, pubs))
+        files[ASYNCAPI] = render(self.asyncapi(pubs, current))
         return files
 
     def _generated_on_disk(self) -> set[str]:
@@ -315,15 +366,18 @@ class SchemaStore:
     def drift(
         self, pubs: Sequence[Publication], current: Mapping[SchemaKey, Schema] | None = None
     ) -> list[str]:
-        """Generated files that differ from what the models produce."""
-        expected = self.expected_files(pubs, current)
+        """Generated files that differ from what the models (and the catalogue) produce."""
+        try:
+            expected = self.expected_files(pubs, current)
+        except SchemaStoreError as exc:
+            return [str(exc)]
         problems: list[str] = []
         for relative, text in sorted(expected.items()):
             path = self.root / relative
             if not path.exists():
                 problems.append(f"{path}: missing")
             elif path.read_text(encoding="utf-8") != text:
-                problems.append(f"{path}: differs from the models")
+                problems.append(f"{path}: {_drifted(relative)}")
         for relative in sorted(self._generated_on_disk() - set(expected)):
             problems.append(f"{self.root / relative}: no model produces it")
         return problems

@@ -107,7 +107,7 @@ def upcast_state_changed(raw: dict[str, Any]) -> dict[str, Any]:
 # --- generate ---------------------------------------------------------------------------
 
 
-def test_generate_writes_one_schema_per_record_type_of_every_topic_and_an_index(
+def test_generate_writes_one_schema_per_record_type_of_every_topic_an_index_and_asyncapi(
     tmp_path: Path,
 ) -> None:
     store = SchemaStore(tmp_path)
@@ -120,7 +120,7 @@ def test_generate_writes_one_schema_per_record_type_of_every_topic_and_an_index(
             for topic, ts in TOPIC_TYPES.items()
             for cls in ts
         ]
-        + ["index.json"]
+        + ["asyncapi.json", "index.json"]
     )
     assert written == expected
     index = json.loads((tmp_path / "index.json").read_text())
@@ -227,7 +227,11 @@ def test_a_new_optional_field_is_published_as_a_new_revision(published: Path) ->
     store = SchemaStore(published, replacing(ArchivedWithOperator))
     current = published / "space-events.v1/space.archived.v1.json"
 
-    assert store.check() == [f"{current}: differs from the models"]
+    assert store.check() == [
+        f"{published}/asyncapi.json: differs from what the topic catalogue and the schemas give "
+        "(a topic or a schema changed without the document)",
+        f"{current}: differs from the models",
+    ]
     assert store.publish() == [f"{published}/published/space-events.v1/space.archived.v1.r2.json"]
     assert store.check() == []
     data = json.loads(current.read_text())["$defs"]["ArchivedDataWithOperator"]
