@@ -7,6 +7,8 @@ CREATE TABLE tenants (
     name                    text        NOT NULL,
     -- ChirpStack applications whose unassigned devices this tenant may see and claim.
     chirpstack_applications text[]      NOT NULL DEFAULT '{}',
+    -- The display policy the tenant last set (sent to each of its bays as a command).
+    display_policy          jsonb,
     created_at              timestamptz NOT NULL DEFAULT now()
 );
 
@@ -51,4 +53,26 @@ CREATE TABLE orphan_dismissals (
     dev_eui      text        NOT NULL,
     dismissed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, dev_eui)
+);
+
+-- A bay's code is unique within its site: claimed here before the register or update
+-- command is sent, so two concurrent requests cannot both take it.
+CREATE TABLE space_codes (
+    tenant_id  text NOT NULL,
+    site_id    text NOT NULL,
+    code       text NOT NULL,
+    space_id   text NOT NULL,
+    PRIMARY KEY (tenant_id, site_id, code)
+);
+CREATE UNIQUE INDEX space_codes_by_space ON space_codes (tenant_id, space_id);
+
+-- Reservation requests sent by the API, so their status can be asked for by the tenant
+-- that made them while the fold has not decided yet.
+CREATE TABLE reservation_requests (
+    tenant_id      text        NOT NULL,
+    request_id     text        NOT NULL,
+    space_id       text        NOT NULL,
+    reservation_id text        NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, request_id)
 );

@@ -15,7 +15,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from parkstream import __version__
 from parkstream.api import problems
 from parkstream.api.commands import CommandSender
-from parkstream.api.context import ApiContext, ApiMetrics, KeyVerifier, RateLimits
+from parkstream.api.context import (
+    ApiContext,
+    ApiMetrics,
+    KeyVerifier,
+    ProjectionSignal,
+    RateLimits,
+)
 from parkstream.config import Settings
 from parkstream.logging import get_logger
 
@@ -122,6 +128,8 @@ def create_app(settings: Settings, *, context: ApiContext | None = None) -> Fast
         lifespan=lifespan,
         responses=problems.responses(500),
     )
+    if context is not None:
+        app.state.ctx = context  # also for clients that do not run the lifespan
     problems.install(app)
     from parkstream.api.routes import register_routes
 
@@ -156,7 +164,7 @@ async def open_context(
 
     metrics = metrics or ApiMetrics()
     pool = await asyncpg.create_pool(
-        settings.database_url.get_secret_value(), min_size=2, max_size=10
+        settings.database_url.get_secret_value(), min_size=2, max_size=10, init=_init_connection
     )
     producer = AIOKafkaProducer(**aiokafka_producer_kwargs(settings))
     try:
@@ -164,6 +172,9 @@ async def open_context(
     except BaseException:
         await pool.close()
         raise
+    signal = ProjectionSignal()
+    listener = await asyncpg.connect(settings.database_url.get_secret_value())
+    await listener.add_listener(ProjectionSignal.CHANNEL, signal.notify)
     ctx = ApiContext(
         settings=settings,
         pool=pool,
@@ -171,12 +182,26 @@ async def open_context(
         verifier=KeyVerifier(pool, settings.api_key_cache_s),
         limits=RateLimits.from_settings(settings),
         metrics=metrics,
+        extras={"projection_signal": signal},
     )
 
     async def close() -> None:
+        await listener.close()
         for closer in ctx.extras.get("closers", []):
             await closer()
         await producer.stop()
         await asyncio.wait_for(pool.close(), 10)
 
     return ctx, close
+
+
+async def _init_connection(conn: Any) -> None:
+    import orjson
+
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(
+            kind,
+            schema="pg_catalog",
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
+        )

@@ -225,6 +225,28 @@ class ApiMetrics:
         )
 
 
+class ProjectionSignal:
+    """Set when the projector commits a batch (PostgreSQL ``NOTIFY parkstream_projection``)."""
+
+    CHANNEL = "parkstream_projection"
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self, *_: Any) -> None:
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+
+    async def wait(self, seconds: float) -> bool:
+        """True when a commit happened within ``seconds``."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
 @dataclass
 class ApiContext:
     settings: Settings

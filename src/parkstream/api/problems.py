@@ -57,6 +57,14 @@ class ApiProblem(Exception):
         self.extra = extra
 
 
+def invalid(name: str, reason: str, detail: str | None = None) -> ApiProblem:
+    """A 422 naming the bad field (``body.ends_at``, ``query.cursor``, ``header.X``)."""
+    params: Any = [{"name": name, "reason": reason}]
+    return ApiProblem(
+        422, "invalid-request", detail or f"{name}: {reason}", **{"invalid-params": params}
+    )
+
+
 def not_found(what: str) -> ApiProblem:
     return ApiProblem(404, "not-found", f"no {what} in this tenant")
 
