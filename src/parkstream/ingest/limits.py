@@ -46,6 +46,24 @@ class TreeViolation:
     detail: str
 
 
+def within_limits_by_size(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> bool:
+    """True when the size of a JSON text alone proves its parse passes :func:`check_tree`.
+
+    A sufficient condition, checked in C instead of walking the tree: no string can
+    hold more characters than the text has bytes; a list of ``n`` items takes at
+    least ``2n + 1`` bytes and an object of ``n`` distinct keys at least ``5n + 1``;
+    and no value nests deeper than the text has ``{`` and ``[`` bytes (inside strings
+    or not). Typical ChirpStack events (about 1 KB) pass; anything larger is walked.
+    """
+    size = len(raw)
+    return (
+        size <= limits.max_string_chars
+        and size <= 2 * limits.max_list_items
+        and size <= 4 * limits.max_object_keys
+        and raw.count(b"{") + raw.count(b"[") <= limits.max_depth
+    )
+
+
 def check_tree(root: object, limits: Limits = DEFAULT_LIMITS) -> TreeViolation | None:
     """Walk a parsed JSON value iteratively (no recursion) and report the first excess.
 

@@ -35,7 +35,7 @@ from parkstream.ingest.chirpstack import parse_v4
 from parkstream.ingest.chirpstack_pb import protobuf_to_json
 from parkstream.ingest.chirpstack_v3 import parse_v3
 from parkstream.ingest.envelopes import Message, refused
-from parkstream.ingest.limits import DEFAULT_LIMITS, Limits, check_tree
+from parkstream.ingest.limits import DEFAULT_LIMITS, Limits, check_tree, within_limits_by_size
 from parkstream.ingest.result import ParseResult, Rejected
 from parkstream.ingest.topics import Topic, TopicProblem, parse_topic
 
@@ -95,7 +95,9 @@ def _parse(
     msg = Message(topic, where.dev_eui, where.event, raw, recorded_at, decoders, limits)
     if dialect_hint == "v4_protobuf" or (dialect_hint is None and _is_protobuf(raw, where)):
         return parse_v4(_checked(protobuf_to_json(where.event, raw), limits), msg)
-    doc = _checked(_load_json(raw), limits)
+    doc = _load_json(raw)
+    if not within_limits_by_size(raw, limits):
+        _checked(doc, limits)
     if dialect_hint == "v3_json" or (dialect_hint is None and _looks_v3(doc, where)):
         return parse_v3(doc, msg)
     return parse_v4(doc, msg)

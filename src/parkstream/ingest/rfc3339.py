@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_S = 1_000_000_000
+_ONE_SECOND = timedelta(seconds=1)
 
 # ASCII digits only: ``\d`` would also match other scripts' digits.
 _RFC3339 = re.compile(
@@ -46,18 +47,31 @@ def parse_rfc3339(text: str) -> Instant:
     match = _RFC3339.fullmatch(text)
     if match is None:
         raise ValueError(f"not an RFC 3339 timestamp: {text[:64]!r}")
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    fraction, zulu, sign, off_hour, off_minute = match.groups()[6:]
-    base = datetime(year, month, day, hour, minute, second, tzinfo=UTC)  # validates the date
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_hour, off_minute = (
+        match.groups()
+    )
+    nanos = int(fraction.ljust(9, "0")) if fraction else 0
+    # The fields as if in UTC (this validates the date), then shifted by the offset.
+    at = datetime(
+        int(year),
+        int(month),
+        int(day),
+        int(hour),
+        int(minute),
+        int(second),
+        nanos // 1000,
+        tzinfo=UTC,
+    )
     offset_s = 0
     if not zulu:
         hours, minutes = int(off_hour), int(off_minute)
         if hours > 23 or minutes > 59:
             raise ValueError(f"bad UTC offset in {text[:64]!r}")
         offset_s = (hours * 3600 + minutes * 60) * (-1 if sign == "-" else 1)
-    seconds = (base - EPOCH) // timedelta(seconds=1) - offset_s
-    nanos = int((fraction or "").ljust(9, "0"))
     try:
-        return Instant.from_ns(seconds * _NS_PER_S + nanos)
+        if offset_s:
+            at -= timedelta(seconds=offset_s)
     except OverflowError as exc:
         raise ValueError(f"timestamp out of range: {text[:64]!r}") from exc
+    seconds = (at - EPOCH) // _ONE_SECOND
+    return Instant(seconds * _NS_PER_S + nanos, at)

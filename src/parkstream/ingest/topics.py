@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from parkstream.domain.ids import normalize_eui
@@ -34,6 +35,8 @@ LEGACY_EVENT_NAMES = {
     "txack": "txack",
 }
 UNSUPPORTED_EVENTS = frozenset({"integration"})
+# Parsed topics are kept: a device publishes on the same few topics again and again.
+CACHED_TOPICS = 16_384
 
 _TOPIC = re.compile(
     r"(?:(?P<prefix>.+)/)?application/(?P<app>[^/]+)/device/(?P<eui>[^/]+)"
@@ -71,8 +74,12 @@ class TopicProblem:
     detail: str
 
 
+@lru_cache(maxsize=CACHED_TOPICS)
 def parse_topic(topic: str, max_chars: int = 512) -> Topic | TopicProblem:
-    """Split ``topic`` into application, normalised device EUI and canonical event."""
+    """Split ``topic`` into application, normalised device EUI and canonical event.
+
+    Pure, and its results are immutable, so they are cached (least recently used).
+    """
     if len(topic) > max_chars:
         return TopicProblem("rejected", "bad_topic", f"topic longer than {max_chars} characters")
     match = _TOPIC.fullmatch(topic)

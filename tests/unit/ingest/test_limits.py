@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from parkstream.ingest.limits import Limits, check_tree
+from datetime import UTC, datetime
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parkstream.ingest.limits import Limits, check_tree, within_limits_by_size
+from parkstream.simulate.messages import SimDevice, uplink
+
+T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
 
 def nested_lists(depth: int) -> object:
@@ -47,3 +56,37 @@ def test_large_lists_and_objects_are_refused() -> None:
     assert many_items.reason == "too_many_items"
     assert many_keys is not None
     assert many_keys.reason == "too_many_keys"
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=8) | st.dictionaries(st.text(max_size=4), children, max_size=8)
+    ),
+    max_leaves=60,
+)
+SMALL = st.integers(min_value=1, max_value=48)
+
+
+@settings(max_examples=400)
+@given(JSON, SMALL, SMALL, SMALL, SMALL, st.booleans())
+def test_a_text_small_enough_by_size_always_passes_the_walk(
+    value: object, strings: int, items: int, keys: int, depth: int, indent: bool
+) -> None:
+    limits = Limits(
+        max_string_chars=strings, max_list_items=items, max_object_keys=keys, max_depth=depth
+    )
+    raw = orjson.dumps(value, option=orjson.OPT_INDENT_2 if indent else 0)
+    if within_limits_by_size(raw, limits):
+        assert check_tree(orjson.loads(raw), limits) is None
+
+
+def test_the_size_bound_is_tight_enough_for_a_chirpstack_uplink() -> None:
+    raw = uplink(SimDevice("70b3d5e75e000001"), f_port=1, payload=b"\x01", f_cnt=1, time=T0)
+    assert within_limits_by_size(raw)
+    assert not within_limits_by_size(raw, Limits(max_depth=3))
+    assert not within_limits_by_size(raw, Limits(max_string_chars=len(raw) - 1))

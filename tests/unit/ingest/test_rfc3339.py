@@ -72,3 +72,22 @@ def test_formatting_nanoseconds_and_parsing_them_back_is_the_identity(ns: int) -
     seconds, nanos = divmod(ns, 10**9)
     whole = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
     assert parse_rfc3339(f"{whole}.{nanos:09d}+00:00").ns == ns
+
+
+@given(
+    ns=st.integers(min_value=-(10**18), max_value=4 * 10**18),
+    offset_min=st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59),
+    digits=st.sampled_from([0, 3, 6, 9]),
+)
+def test_any_offset_and_precision_give_the_instant_and_its_utc_datetime(
+    ns: int, offset_min: int, digits: int
+) -> None:
+    ns -= ns % 10 ** (9 - digits)  # what `digits` fractional digits can hold
+    seconds, nanos = divmod(ns, 10**9)
+    local = datetime.fromtimestamp(seconds + offset_min * 60, tz=UTC)
+    sign, minutes = ("-" if offset_min < 0 else "+"), abs(offset_min)
+    fraction = f".{nanos:09d}"[: digits + 1] if digits else ""
+    text = f"{local:%Y-%m-%dT%H:%M:%S}{fraction}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    instant = parse_rfc3339(text)
+    assert instant == Instant.from_ns(ns)
+    assert instant.at.tzinfo is UTC
