@@ -4,9 +4,11 @@
 // since EventSource cannot send headers.
 "use strict";
 
-const key = new URLSearchParams(location.hash.slice(1)).get("key");
+// #key=<API key>[&bay=<space id>]: the bay's explanation opens with the page.
+const fragment = new URLSearchParams(location.hash.slice(1));
+const key = fragment.get("key");
 const bays = new Map(); // space_id -> bay
-let selected = null;
+let selected = fragment.get("bay");
 
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -64,7 +66,7 @@ function ago(iso) {
 }
 
 function clock(iso) {
-  return iso ? new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "medium" }) : "–";
+  return iso ? new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "medium", hourCycle: "h23" }) : "–";
 }
 
 // --- the lot ------------------------------------------------------------------------------
@@ -161,6 +163,8 @@ function swatch(light) {
 
 async function explain(spaceId, scroll = true) {
   selected = spaceId;
+  fragment.set("bay", spaceId);
+  history.replaceState(null, "", `#${fragment}`);
   for (const cell of document.querySelectorAll(".bay")) {
     cell.setAttribute("aria-pressed", cell.dataset.spaceId === spaceId ? "true" : "false");
   }
@@ -275,7 +279,7 @@ function chart(data) {
       group.append(svg("rect", { x, y, width: step - 4, height: h, fill: colour }));
       parts.push(`${label} ${Math.round((100 * hour[k]) / total)}%`);
     }
-    const time = new Date(hour.hour).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const time = new Date(hour.hour).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
     group.append(svg("title", {}, `${time}: ${parts.join(", ") || "no data"}; ${hour.arrivals} arrivals, ${hour.departures} departures`));
     if (hour.arrivals) group.append(svg("text", { x: x + (step - 4) / 2, y: top - 5, "text-anchor": "middle" }, String(hour.arrivals)));
     if (i % 3 === 0 || i === data.hours.length - 1) {
