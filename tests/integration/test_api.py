@@ -349,10 +349,102 @@ async def test_operations_endpoints(stack: ApiStack) -> None:
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
         metrics = await c.get("/metrics")
-        assert "parkstream_api_requests_total" in metrics.text
+        assert 'route="/healthz",status="200"' in metrics.text
         spec = (await c.get("/openapi.json")).json()
     assert spec["components"]["securitySchemes"]
     paths = spec["paths"]
     assert "/v1/spaces/{space_id}/reservations" in paths
     post = paths["/v1/spaces/{space_id}/reservations"]["post"]
     assert {"201", "202", "409", "422"} <= set(post["responses"])
+
+
+# --- tenant isolation -------------------------------------------------------------------
+
+ORPHAN = "a84041000000beef"
+
+
+def _bodies(start: datetime) -> dict[tuple[str, str], Any]:
+    """A valid body for every write route, so only the tenant decides the answer."""
+    window = {"starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat()}
+    return {
+        ("POST", "/v1/sites"): {"site_id": "rival-site", "name": "R", "time_zone": "UTC"},
+        ("POST", "/v1/sites/{site_id}/spaces"): {"name": "Sneaky", "code": "S1"},
+        ("PATCH", "/v1/spaces/{space_id}"): {"name": "Renamed"},
+        ("POST", "/v1/spaces/{space_id}/archive"): {"reason": "x"},
+        ("POST", "/v1/spaces/{space_id}/restore"): {},
+        ("PUT", "/v1/spaces/{space_id}/devices/{role}"): {"dev_eui": "1122334455667788"},
+        ("PUT", "/v1/spaces/{space_id}/override"): {"state": "BLOCKED"},
+        ("PUT", "/v1/display-policy"): {"version": 7, "styles": {}},
+        ("POST", "/v1/orphan-devices/{dev_eui}/assign"): {"space_id": "x", "role": "sensor"},
+        ("POST", "/v1/spaces/{space_id}/reservations"): window,
+    }
+
+
+async def test_another_tenant_sees_nothing(stack: ApiStack, acme: dict[str, Any]) -> None:
+    """Every route, called with a second tenant's admin key and the first tenant's ids:
+    404 for anything addressed by id, and lists without a trace of the first tenant."""
+    space = acme["spaces"][0]
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=9)
+    async with stack.client(acme["admin"]) as c:
+        r = await c.post(
+            f"/v1/spaces/{space}/reservations",
+            json={
+                "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(hours=1)).isoformat(),
+            },
+        )
+        assert r.status_code == 201, r.text
+        reservation = r.json()["reservation_id"]
+        request_id = await stack.db.fetchval(
+            "SELECT request_id FROM reservation_requests WHERE reservation_id = $1", reservation
+        )
+        await stack.db.execute(
+            "INSERT INTO orphan_devices (dev_eui, first_seen_at, last_seen_at, application_id) "
+            "VALUES ($1, now(), now(), 'app-acme') ON CONFLICT DO NOTHING",
+            ORPHAN,
+        )
+        assert [o["dev_eui"] for o in (await c.get("/v1/orphan-devices")).json()] == [ORPHAN]
+    params = {
+        "space_id": space,
+        "site_id": "north",
+        "reservation_id": reservation,
+        "request_id": request_id,
+        "dev_eui": ORPHAN,
+        "role": "sensor",
+    }
+    secrets_of_acme = [space, acme["spaces"][1], reservation, request_id, ORPHAN, "north"]
+    bodies = _bodies(start + timedelta(days=1))
+    rival = await stack.key("rival", "admin")
+    walked = set()
+    async with stack.client(rival) as c:
+        spec = (await c.get("/openapi.json")).json()
+        for path, operations in spec["paths"].items():
+            if not path.startswith("/v1/"):
+                continue
+            for method in sorted(m.upper() for m in operations):
+                walked.add((method, path))
+                url = path.format(**{k: v for k, v in params.items() if "{" + k + "}" in path})
+                query = {}
+                if path.endswith("/as-of"):
+                    query = {"at": datetime.now(UTC).isoformat()}
+                if path.endswith("/availability"):
+                    query = {
+                        "from": start.isoformat(),
+                        "to": (start + timedelta(hours=1)).isoformat(),
+                    }
+                r = await c.request(method, url, json=bodies.get((method, path)), params=query)
+                where = f"{method} {path} -> {r.status_code} {r.text[:200]}"
+                if "{" in path:
+                    assert r.status_code == 404, where
+                    assert r.headers["content-type"] == "application/problem+json", where
+                else:
+                    assert r.status_code in (200, 201, 202), where
+                    assert not any(s in r.text for s in secrets_of_acme), where
+    assert len(walked) >= 25, sorted(walked)
+    # Nothing the rival sent touched the first tenant's bays.
+    async with stack.client(acme["admin"]) as c:
+        body = (await c.get(f"/v1/spaces/{space}")).json()
+        assert body["name"] == "Bay b1"
+        assert body["archived"] is False
+        policy = (await c.get("/v1/display-policy")).json()
+        assert policy["policy"]["version"] != 7
