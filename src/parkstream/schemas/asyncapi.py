@@ -79,6 +79,9 @@ _KEYS = {
 _KEY_FALLBACK = {"space_id": "dev_eui"}
 
 
+MessageKey = tuple[str, str, int]  # (catalogue topic, record type, version)
+
+
 class AsyncAPIError(ValueError):
     """The catalogue and the schemas do not describe the same public topics."""
 
@@ -98,14 +101,21 @@ def operation_id(action: str, topic: str) -> str:
 
 def build(
     catalogue: Sequence[TopicSpec],
-    schemas: Mapping[tuple[str, str, int], Mapping[str, Any]],
+    schemas: Mapping[MessageKey, Mapping[str, Any]],
     version: str,
+    examples: Mapping[MessageKey, Sequence[Mapping[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The document for the public topics of ``catalogue``.
 
     ``schemas`` maps (topic, type, version) to the JSON Schema of every record type and
-    version a consumer may meet on that topic (current ones and older published ones).
+    version a consumer may meet on that topic (current ones and older published ones);
+    ``examples`` gives message examples (``name``, ``summary``, ``headers``, ``payload``)
+    for some of them.
     """
+    examples = examples or {}
+    orphans = sorted(set(examples) - set(schemas))
+    if orphans:
+        raise AsyncAPIError(f"examples of {orphans}, which no schema describes")
     public = [spec for spec in catalogue if spec.public]
     by_topic: dict[str, list[tuple[str, int]]] = {}
     for topic, type_name, type_version in sorted(schemas):
@@ -132,6 +142,10 @@ def build(
             mid = message_id(type_name, type_version)
             components_schemas[mid] = embed(schema, f"#/components/schemas/{mid}")
             messages[mid] = _message(spec, type_name, type_version, schema)
+            if (spec.name, type_name, type_version) in examples:
+                messages[mid]["examples"] = [
+                    dict(example) for example in examples[(spec.name, type_name, type_version)]
+                ]
             channel_messages[mid] = {"$ref": f"#/components/messages/{mid}"}
         cid = channel_id(spec.name)
         channels[cid] = _channel(spec, channel_messages)

@@ -30,7 +30,7 @@ from parkstream import __version__
 from parkstream.catalogue import TopicSpec, load_catalogue
 from parkstream.domain.contract import TOPIC_TYPES, UPCASTERS, Upcaster
 from parkstream.domain.envelope import Envelope
-from parkstream.schemas import asyncapi
+from parkstream.schemas import asyncapi, examples
 from parkstream.schemas.compat import (
     Schema,
     alternatives,
@@ -311,7 +311,9 @@ class SchemaStore:
         """The AsyncAPI document of the catalogue's public topics and these schemas."""
         current = self.current(pubs) if current is None else current
         try:
-            return asyncapi.build(self.catalogue, self.readable(pubs, current), self.version)
+            return asyncapi.build(
+                self.catalogue, self.readable(pubs, current), self.version, examples.by_message()
+            )
         except asyncapi.AsyncAPIError as exc:
             raise SchemaStoreError(f"{self.root / ASYNCAPI}: {exc}") from exc
 

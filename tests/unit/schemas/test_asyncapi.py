@@ -164,6 +164,36 @@ def test_an_embedded_payload_schema_refuses_what_its_standalone_schema_refuses(
     ]
 
 
+def test_every_example_validates_against_its_message_payload_and_headers() -> None:
+    """The AsyncAPI parser does not check examples against their message; this does."""
+    examples = {
+        mid: message["examples"]
+        for mid, message in DOC["components"]["messages"].items()
+        if "examples" in message
+    }
+
+    assert set(examples) == {
+        "device.uplink_observed.v1",
+        "space.state_changed.v1",
+        "downlink.requested.v1",
+        "space.set_override.v1",
+    }
+    for mid, found in examples.items():
+        payload = payload_validator(DOC, mid)
+        headers = Draft202012Validator(
+            {**DOC, "$ref": f"#/components/messages/{mid}/headers"},
+            format_checker=Draft202012Validator.FORMAT_CHECKER,
+        )
+        for example in found:
+            assert [e.message for e in payload.iter_errors(example["payload"])] == [], mid
+            assert [e.message for e in headers.iter_errors(example["headers"])] == [], mid
+            assert example["headers"]["ce_id"] == example["payload"]["event_id"]
+    bad = {**examples["space.state_changed.v1"][0]["headers"], "ce_type": "dev.parkstream.x.v1"}
+    assert not Draft202012Validator(
+        {**DOC, "$ref": "#/components/messages/space.state_changed.v1/headers"}
+    ).is_valid(bad)
+
+
 def test_document_gives_the_committed_file() -> None:
     assert asyncapi.document() == DOC
     assert DOC["info"]["version"] == SchemaStore(REPO_SCHEMAS).version
