@@ -376,7 +376,7 @@ class _Run:
         acks = []
         for out in result.outputs:
             if out.topic == OUTPUT_SPEC:
-                acks.append(await send(target, out.value, key=out.key))
+                acks.append(await send(target, out.value, key=out.key, headers=out.headers))
         return _Sent(acks, len(records) - result.rejected)
 
     async def _acknowledged(self, sent: _Sent) -> None:

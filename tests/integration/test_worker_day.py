@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from parkstream.config import Settings
+from parkstream.domain import cloudevents
 from parkstream.domain import commands as cmd
-from parkstream.domain.contract import encode
+from parkstream.domain.contract import decode, encode
 from parkstream.domain.envelope import Source
 from parkstream.topics_admin import apply_topics
 from parkstream.worker.fold import fold_batch
-from tests.support.kafka import read_records
+from tests.support.kafka import read_all, read_records
 from tests.support.stack import Collector, Driver, running_worker
 
 pytestmark = pytest.mark.integration
@@ -190,6 +191,23 @@ async def test_a_scripted_day_yields_the_expected_events_and_downlinks(
                 ),
             )
             await confirm_all(drv)
+
+            fold_topic = settings.topic("worker-space-inputs.v1")
+
+            def fold_lag() -> dict[str, float]:
+                worker.report_lag()
+                return {
+                    s.labels["partition"]: s.value
+                    for metric in worker.metrics.lag.collect()
+                    for s in metric.samples
+                    if s.labels["topic"] == fold_topic
+                }
+
+            await out.until(
+                "lag reported, caught up",
+                lambda: bool(fold_lag()) and not any(fold_lag().values()),
+            )
+            lag = fold_lag()
         inputs = await read_records(
             settings, settings.topic("worker-space-inputs.v1"), 1, timeout=10
         )
@@ -240,3 +258,17 @@ async def test_a_scripted_day_yields_the_expected_events_and_downlinks(
     assert got == want
     want_down = sorted(o.value for o in expected.outputs if o.topic == "downlinks.v1")
     assert sorted(encode(d) for d in downlinks) == want_down
+
+    # Every record the worker wrote carries its CloudEvents attributes as headers.
+    for topic in ("space-events.v1", "downlinks.v1"):
+        written = await read_all(settings, settings.topic(topic))
+        assert written
+        for r in written:
+            record = decode(r.value)
+            attrs = cloudevents.attributes(r.headers)
+            assert cloudevents.check(attrs, record) == [], (topic, record.type)
+            assert attrs["subject"] == (record.space_id or record.dev_eui)
+            assert attrs["dataschema"].endswith(f"/{topic}/{record.type}.v1.json")
+
+    # The consumer lag was reported for every fold partition with inputs.
+    assert set(lag) >= {str(r.partition) for r in inputs}

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from parkstream.domain import cloudevents
 from parkstream.domain import commands as cmd
 from parkstream.domain import device_events as dev
 from parkstream.domain.contract import ContractError, decode, encode
@@ -25,11 +26,18 @@ INPUT_TYPES = frozenset(cls.TYPE for cls in (*cmd.COMMAND_TYPES, *dev.DEVICE_EVE
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """A record to produce: catalogue topic name, key, value."""
+    """A record to produce: catalogue topic name, key, value, and Kafka headers (the
+    CloudEvents attributes of a record on a public topic, none on internal topics)."""
 
     topic: str
     key: bytes
     value: bytes
+    headers: cloudevents.Headers | None = None
+
+    @classmethod
+    def of(cls, topic: str, key: bytes, record: Envelope) -> Output:
+        """``record`` on the public catalogue topic ``topic``, with its CloudEvents headers."""
+        return cls(topic, key, encode(record), cloudevents.headers(record, topic))
 
 
 @dataclass
@@ -56,7 +64,7 @@ def rejected_input(raw: bytes, source: Source, detail: str, at: datetime) -> Out
         origin_partition=source.partition,
         origin_offset=source.offset,
     )
-    return Output("deadletter.v1", (source.topic or "").encode(), encode(letter))
+    return Output.of("deadletter.v1", (source.topic or "").encode(), letter)
 
 
 def outputs_for(events: list[Envelope], state: Space) -> list[Output]:
@@ -64,10 +72,10 @@ def outputs_for(events: list[Envelope], state: Space) -> list[Output]:
     out: list[Output] = []
     for e in events:
         key = (e.space_id or e.dev_eui or "").encode()
-        out.append(Output("space-events.v1", key, encode(e)))
+        out.append(Output.of("space-events.v1", key, e))
         if isinstance(e, DisplayChangeRequested):
             downlink = downlink_for(e, state)
-            out.append(Output("downlinks.v1", downlink.dev_eui.encode(), encode(downlink)))
+            out.append(Output.of("downlinks.v1", downlink.dev_eui.encode(), downlink))
     for change in registry_changes(events):
         out.append(Output("worker-registry.v1", change.dev_eui.encode(), change.to_json()))
     return out

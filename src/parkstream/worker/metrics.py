@@ -42,3 +42,10 @@ class WorkerMetrics:
             "parkstream_worker_registry_devices", "Devices in the local registry table", registry=r
         )
         self.ticks = Counter("parkstream_worker_ticks", "Tick commands emitted", registry=r)
+        self.lag = Gauge(
+            "parkstream_worker_consumer_lag",
+            "Records not yet read per assigned partition: the high watermark of the last fetch "
+            "response minus the next offset to read",
+            ["topic", "partition"],
+            registry=r,
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from parkstream.domain import cloudevents
 from parkstream.domain import commands as cmd
 from parkstream.domain.contract import decode, encode
 from parkstream.domain.envelope import Source
@@ -68,3 +69,24 @@ def test_a_device_moved_to_another_bay_stays_there_when_the_old_bay_lets_go() ->
         RegistryChange.from_json(RegistryChange("x", "bay-2", moved).to_json()).assignment == moved
     )
     assert registry_changes([]) == []
+
+
+def test_records_for_public_topics_carry_their_cloudevents_headers_internal_ones_none() -> None:
+    inputs = [
+        b"{not json",
+        command(cmd.RegisterSpace, cmd.RegisterSpaceData(site_id="s", name="B", code="B1"), 1),
+        command(
+            cmd.AssignDevice, cmd.AssignDeviceData(dev_eui="2020204100c30a01", role="display"), 2
+        ),
+    ]
+    result = fold_batch(((raw, SRC) for raw in inputs), lambda _s: None)
+    public = {"space-events.v1", "downlinks.v1", "deadletter.v1"}
+    assert {o.topic for o in result.outputs} == public | {"worker-registry.v1"}
+    for out in result.outputs:
+        if out.topic not in public:
+            assert out.headers is None
+            continue
+        record = decode(out.value)
+        attrs = cloudevents.attributes(out.headers)
+        assert cloudevents.check(attrs, record) == [], out.topic
+        assert attrs["dataschema"].endswith(f"/{out.topic}/{record.type}.v1.json")
