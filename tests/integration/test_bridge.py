@@ -15,13 +15,14 @@ import pytest
 from parkstream.bridge.app import Bridge
 from parkstream.bridge.mqtt import parse_mqtt_url
 from parkstream.config import Settings
-from parkstream.domain.contract import encode
+from parkstream.domain import cloudevents
+from parkstream.domain.contract import decode, encode
 from parkstream.domain.device_events import UplinkObserved
 from parkstream.domain.downlinks import DownlinkData, DownlinkRequested
-from parkstream.domain.envelope import Source
+from parkstream.domain.envelope import Envelope, Source
 from parkstream.simulate.messages import SimDevice, uplink
 from parkstream.topics_admin import apply_topics
-from tests.support.kafka import produce, read_events
+from tests.support.kafka import produce, read_events, read_records
 
 pytestmark = pytest.mark.integration
 
@@ -55,12 +56,26 @@ async def running_bridge(bridge_settings: Settings) -> AsyncIterator[Bridge]:
     await asyncio.wait_for(task, 30)
 
 
+async def read_cloudevents(settings: Settings, catalogue_topic: str, count: int) -> list[Envelope]:
+    """``count`` records of a topic, after checking that each carries its CloudEvents headers."""
+    records = await read_records(settings, settings.topic(catalogue_topic), count)
+    events = [decode(r.value) for r in records]
+    for record, event in zip(records, events, strict=True):
+        attrs = cloudevents.attributes(record.headers)
+        assert cloudevents.check(attrs, event) == [], attrs
+        assert attrs["subject"] == event.dev_eui if event.dev_eui else "subject" not in attrs
+        schema = f"{catalogue_topic}/{event.type}.v{event.version}.json"
+        assert attrs["dataschema"].endswith(schema)
+        assert attrs["schemaversion"] == str(event.version)
+    return events
+
+
 def mqtt_client(settings: Settings, client_id: str) -> aiomqtt.Client:
     endpoint = parse_mqtt_url(settings.mqtt_url)
     return aiomqtt.Client(endpoint.host, endpoint.port, identifier=client_id)
 
 
-async def test_uplinks_arrive_as_device_events_in_order_per_device(
+async def test_uplinks_arrive_as_device_events_with_cloudevents_headers_in_order_per_device(
     running_bridge: Bridge, bridge_settings: Settings
 ) -> None:
     prefix = bridge_settings.topic_prefix
@@ -73,9 +88,7 @@ async def test_uplinks_arrive_as_device_events_in_order_per_device(
                     dev, f_port=1, payload=bytes([n % 2]), f_cnt=n, time=T0 + timedelta(seconds=n)
                 )
                 await pub.publish(dev.topic("up", prefix), body, qos=1)
-    events = await read_events(
-        bridge_settings, bridge_settings.topic("device-events.v1"), per_device * len(devices)
-    )
+    events = await read_cloudevents(bridge_settings, "device-events.v1", per_device * len(devices))
     assert all(isinstance(e, UplinkObserved) for e in events)
     for dev in devices:
         mine = [e for e in events if e.dev_eui == dev.dev_eui]
@@ -83,7 +96,7 @@ async def test_uplinks_arrive_as_device_events_in_order_per_device(
         assert [e.data.reading.occupied for e in mine] == [n % 2 == 1 for n in range(per_device)]  # type: ignore[attr-defined]
 
 
-async def test_malformed_messages_go_to_dead_letter_while_valid_traffic_flows(
+async def test_malformed_messages_go_to_dead_letter_with_headers_while_valid_traffic_flows(
     running_bridge: Bridge, bridge_settings: Settings
 ) -> None:
     prefix = bridge_settings.topic_prefix
@@ -107,7 +120,7 @@ async def test_malformed_messages_go_to_dead_letter_while_valid_traffic_flows(
         await pub.publish(
             dev.topic("up", prefix), uplink(dev, f_port=1, payload=b"\x00", f_cnt=2, time=T0), qos=1
         )
-    letters = await read_events(bridge_settings, bridge_settings.topic("deadletter.v1"), len(bad))
+    letters = await read_cloudevents(bridge_settings, "deadletter.v1", len(bad))
     # Dead letters are keyed by origin topic: their order across partitions is not fixed.
     by_raw = {base64.b64decode(d.data.raw_b64): d.data for d in letters}  # type: ignore[attr-defined]
     assert set(by_raw) == {body for _, body, _ in bad}
@@ -118,7 +131,7 @@ async def test_malformed_messages_go_to_dead_letter_while_valid_traffic_flows(
             assert by_raw[body].reason == reason
         else:
             assert by_raw[body].reason.startswith("missing_field:")
-    good = await read_events(bridge_settings, bridge_settings.topic("device-events.v1"), 2)
+    good = await read_cloudevents(bridge_settings, "device-events.v1", 2)
     assert [e.data.f_cnt for e in good] == [1, 2]  # type: ignore[attr-defined]
 
 
@@ -183,6 +196,6 @@ async def test_a_downlink_record_becomes_exactly_the_chirpstack_command(
     assert body["confirmed"] is False
     assert body["expiresAt"].endswith("Z")
     assert set(body) == {"id", "devEui", "confirmed", "fPort", "data", "expiresAt"}
-    letters = await read_events(bridge_settings, bridge_settings.topic("deadletter.v1"), 1)
+    letters = await read_cloudevents(bridge_settings, "deadletter.v1", 1)
     assert letters[0].data.reason == "bad_base64"  # type: ignore[attr-defined]
     assert letters[0].data.stage == "bridge-downlink"  # type: ignore[attr-defined]

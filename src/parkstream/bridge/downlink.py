@@ -18,6 +18,7 @@ import aiomqtt
 from parkstream.bridge.commands import Dialect, InvalidCommand, build_command
 from parkstream.bridge.metrics import BridgeMetrics
 from parkstream.bridge.state import BridgeState
+from parkstream.domain import cloudevents
 from parkstream.domain.contract import ContractError, decode, encode
 from parkstream.domain.deadletter import dead_letter
 from parkstream.domain.downlinks import DownlinkRequested
@@ -117,7 +118,10 @@ class DownlinkPump:
             )
             dead.append(
                 await self.producer.send(
-                    self.deadletter_topic, encode(letter), key=rec.topic.encode()
+                    self.deadletter_topic,
+                    encode(letter),
+                    key=rec.topic.encode(),
+                    headers=cloudevents.headers(letter, "deadletter.v1"),
                 )
             )
             return

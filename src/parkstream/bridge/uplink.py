@@ -4,12 +4,18 @@ A message is acknowledged to the MQTT broker only after Kafka has acknowledged e
 record produced from it, and acknowledgements go out in the order the messages came
 (MQTT requires it). A crash at any point therefore loses nothing: the broker
 redelivers what was not acknowledged, and the repeat carries the same event ids.
+
+Messages are taken in bursts (what has arrived, up to :data:`DRAIN_BURST`): the
+records of a burst go to Kafka as one batch per partition (``batches.py``), and the
+burst is acknowledged, in order, once Kafka acknowledged all of its batches. Every
+record carries the CloudEvents headers of its type.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,9 +24,11 @@ from typing import Any
 import aiomqtt
 
 from parkstream.bridge import mqtt
+from parkstream.bridge.batches import PartitionBatches, PartitionCache
 from parkstream.bridge.metrics import BridgeMetrics
 from parkstream.bridge.state import BridgeState
 from parkstream.decoders.registry import DecoderRegistry
+from parkstream.domain import cloudevents
 from parkstream.domain.contract import encode
 from parkstream.domain.deadletter import dead_letter
 from parkstream.domain.envelope import Source
@@ -31,15 +39,19 @@ from parkstream.logging import get_logger
 log = get_logger("parkstream.bridge.uplink")
 
 DRAIN_BURST = 256
+DEVICE_EVENTS = "device-events.v1"  # catalogue names, for the CloudEvents headers
+DEADLETTER = "deadletter.v1"
 
 
 @dataclass(slots=True)
-class _InFlight:
-    message: aiomqtt.Message
+class _Burst:
+    """Messages taken together, what parsing made of each, and their produce batches."""
+
+    messages: list[aiomqtt.Message]
+    results: list[ParseResult]
+    events: list[str]
     futures: list[asyncio.Future[Any]]
     received: float
-    result: ParseResult
-    event: str
 
 
 def _utcnow() -> datetime:
@@ -67,11 +79,14 @@ class UplinkPump:
         self.metrics = metrics
         self.clock = clock
         self.max_in_flight = max_in_flight
+        self._partitions = PartitionCache(producer)
         self._in_flight_keys: set[str] = set()
 
     async def run(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         """Pump until ``stop`` is set (then drain what is in flight) or a broker fails."""
-        queue: asyncio.Queue[_InFlight | None] = asyncio.Queue(self.max_in_flight)
+        queue: asyncio.Queue[_Burst | None] = asyncio.Queue(
+            max(1, self.max_in_flight // DRAIN_BURST)
+        )
         reader = asyncio.create_task(self._read(client, queue), name="bridge-uplink-read")
         acker = asyncio.create_task(self._ack(client, queue), name="bridge-uplink-ack")
         stopper = asyncio.create_task(stop.wait(), name="bridge-uplink-stop")
@@ -90,80 +105,116 @@ class UplinkPump:
         if reader.done() and not reader.cancelled() and reader.exception() is not None:
             raise reader.exception()  # type: ignore[misc]
 
-    async def _read(self, client: aiomqtt.Client, queue: asyncio.Queue[_InFlight | None]) -> None:
+    async def _read(self, client: aiomqtt.Client, queue: asyncio.Queue[_Burst | None]) -> None:
         incoming = client._queue  # aiomqtt 2.5 internals, as for manual acks (mqtt.py)
         async for message in client.messages:
-            await queue.put(await self.handle(message))
             # aiomqtt 2.5 creates a task for every message it hands out; what has already
             # arrived is taken straight from its queue instead (a bounded burst per turn).
-            for _ in range(DRAIN_BURST):
-                if incoming.empty():
-                    break
-                await queue.put(await self.handle(incoming.get_nowait()))
+            burst = [message]
+            while len(burst) < DRAIN_BURST and not incoming.empty():
+                burst.append(incoming.get_nowait())
+            await queue.put(await self.handle(burst))
 
-    async def handle(self, message: aiomqtt.Message) -> _InFlight:
+    async def handle(self, messages: list[aiomqtt.Message]) -> _Burst:
+        """Parse a burst of messages and submit what they yield; Kafka acknowledges later."""
         received = time.monotonic()
-        topic = message.topic.value
-        payload = (
-            message.payload
-            if isinstance(message.payload, bytes)
-            else bytes(str(message.payload or ""), "utf-8")
-        )
         recorded_at = self.clock()
-        result = parse_message(topic, payload, recorded_at=recorded_at, decoders=self.decoders)
-        event = topic.rsplit("/", 1)[-1]
+        await self._partitions.refresh()
+        batches = PartitionBatches(self.producer, self._partitions)
+        results: list[ParseResult] = []
+        events: list[str] = []
+        for message in messages:
+            topic = message.topic.value
+            payload = (
+                message.payload
+                if isinstance(message.payload, bytes)
+                else bytes(str(message.payload or ""), "utf-8")
+            )
+            result = parse_message(topic, payload, recorded_at=recorded_at, decoders=self.decoders)
+            result = self._deduplicated(result)
+            if result.outcome == "accepted":
+                await self._accepted(batches, result)
+            elif result.outcome == "rejected":
+                await self._rejected(batches, result, topic, payload, recorded_at)
+            results.append(result)
+            events.append(topic.rsplit("/", 1)[-1])
+        futures = await batches.send()
+        self.metrics.in_flight.inc(len(messages))
+        return _Burst(messages, results, events, futures, received)
+
+    def _deduplicated(self, result: ParseResult) -> ParseResult:
         dedup_key = result.dedup_key
         if result.outcome == "accepted" and dedup_key:
             # A repeat of a message still in flight is safe to acknowledge: acknowledgements
             # go in order, so it is acknowledged only after the first one reached Kafka.
             if dedup_key in self._in_flight_keys or dedup_key in self.state.dedup:
-                result = ParseResult.ignored("duplicate", "seen within the dedup window", dedup_key)
-            else:
-                self._in_flight_keys.add(dedup_key)
-        futures: list[asyncio.Future[Any]] = []
-        if result.outcome == "accepted":
-            for record in result.events:
-                key = (record.dev_eui or "").encode()
-                futures.append(await self.producer.send(self.device_topic, encode(record), key=key))
-            first = result.events[0] if result.events else None
-            device = getattr(getattr(first, "data", None), "device", None)
-            if first is not None and first.dev_eui and device is not None and device.application_id:
-                self.state.learn_application(first.dev_eui, device.application_id)
-        elif result.outcome == "rejected":
-            record = dead_letter(
-                stage="bridge",
-                reason=result.reason or "rejected",
-                detail=result.detail,
-                raw=payload,
-                received_at=recorded_at,
-                source=Source(kind="mqtt", topic=topic),
-                origin_topic=topic,
-            )
-            futures.append(
-                await self.producer.send(self.deadletter_topic, encode(record), key=topic.encode())
-            )
-            log.info("uplink rejected", topic=topic, reason=result.reason, detail=result.detail)
-        self.metrics.in_flight.inc()
-        return _InFlight(message, futures, received, result, event)
+                return ParseResult.ignored("duplicate", "seen within the dedup window", dedup_key)
+            self._in_flight_keys.add(dedup_key)
+        return result
 
-    async def _ack(self, client: aiomqtt.Client, queue: asyncio.Queue[_InFlight | None]) -> None:
-        while (item := await queue.get()) is not None:
-            for future in item.futures:
+    async def _accepted(self, batches: PartitionBatches, result: ParseResult) -> None:
+        for record in result.events:
+            key = (record.dev_eui or "").encode()
+            headers = cloudevents.headers(record, DEVICE_EVENTS)
+            await batches.add(self.device_topic, key, encode(record), headers)
+        first = result.events[0] if result.events else None
+        device = getattr(getattr(first, "data", None), "device", None)
+        if first is not None and first.dev_eui and device is not None and device.application_id:
+            self.state.learn_application(first.dev_eui, device.application_id)
+
+    async def _rejected(
+        self,
+        batches: PartitionBatches,
+        result: ParseResult,
+        topic: str,
+        payload: bytes,
+        recorded_at: datetime,
+    ) -> None:
+        record = dead_letter(
+            stage="bridge",
+            reason=result.reason or "rejected",
+            detail=result.detail,
+            raw=payload,
+            received_at=recorded_at,
+            source=Source(kind="mqtt", topic=topic),
+            origin_topic=topic,
+        )
+        headers = cloudevents.headers(record, DEADLETTER)
+        await batches.add(self.deadletter_topic, topic.encode(), encode(record), headers)
+        log.info("uplink rejected", topic=topic, reason=result.reason, detail=result.detail)
+
+    async def _ack(self, client: aiomqtt.Client, queue: asyncio.Queue[_Burst | None]) -> None:
+        while (burst := await queue.get()) is not None:
+            for future in burst.futures:
                 await future  # a Kafka failure raises here: nothing after it is acknowledged
-            mqtt.ack(client, item.message)
-            self._account(item)
+            for message in burst.messages:
+                mqtt.ack(client, message)
+            self._account(burst)
 
-    def _account(self, item: _InFlight) -> None:
+    def _account(self, burst: _Burst) -> None:
         m = self.metrics
-        m.in_flight.dec()
-        result = item.result
-        m.messages.labels(item.event, result.outcome).inc()
-        if result.outcome == "accepted":
-            if result.dedup_key:
-                self.state.dedup.seen(result.dedup_key, time.time())
-                self._in_flight_keys.discard(result.dedup_key)
-            m.produced.labels(self.device_topic).inc(len(result.events))
-        elif result.outcome == "rejected":
-            m.rejected.labels(result.reason or "rejected").inc()
-            m.produced.labels(self.deadletter_topic).inc()
-        m.latency.observe(time.monotonic() - item.received)
+        m.in_flight.dec(len(burst.messages))
+        now = time.time()
+        outcomes: Counter[tuple[str, str]] = Counter()
+        rejected: Counter[str] = Counter()
+        produced = 0
+        for event, result in zip(burst.events, burst.results, strict=True):
+            outcomes[event, result.outcome] += 1
+            if result.outcome == "accepted":
+                if result.dedup_key:
+                    self.state.dedup.seen(result.dedup_key, now)
+                    self._in_flight_keys.discard(result.dedup_key)
+                produced += len(result.events)
+            elif result.outcome == "rejected":
+                rejected[result.reason or "rejected"] += 1
+        for (event, outcome), count in outcomes.items():
+            m.messages.labels(event, outcome).inc(count)
+        for reason, count in rejected.items():
+            m.rejected.labels(reason).inc(count)
+        if produced:
+            m.produced.labels(self.device_topic).inc(produced)
+        if rejected:
+            m.produced.labels(self.deadletter_topic).inc(rejected.total())
+        latency = time.monotonic() - burst.received
+        for _ in burst.messages:
+            m.latency.observe(latency)
