@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
+import tomllib
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -52,3 +57,308 @@ def test_published_ports_bind_loopback_only() -> None:
     for name, service in COMPOSE["services"].items():
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), name
+
+
+# --- every service -----------------------------------------------------------------------------
+
+SERVICES: dict[str, Any] = COMPOSE["services"]
+ONE_SHOT = {name for name, svc in SERVICES.items() if svc.get("restart") == "no"}
+
+
+@pytest.mark.parametrize("name", sorted(set(SERVICES) - ONE_SHOT))
+def test_each_long_running_service_has_a_healthcheck_and_limits(name: str) -> None:
+    service = SERVICES[name]
+    assert service["healthcheck"]["test"], name
+    limits = service["deploy"]["resources"]["limits"]
+    assert limits["cpus"], name
+    assert limits["memory"], name
+
+
+def test_dependencies_exist_and_wait_for_health_only_where_there_is_a_healthcheck() -> None:
+    for name, service in SERVICES.items():
+        for dependency, spec in service.get("depends_on", {}).items():
+            assert dependency in SERVICES, f"{name} -> {dependency}"
+            if spec["condition"] == "service_healthy":
+                assert "healthcheck" in SERVICES[dependency], f"{name} -> {dependency}"
+            # The default stack never waits for a service of an optional profile.
+            if not service.get("profiles"):
+                assert not SERVICES[dependency].get("profiles"), f"{name} -> {dependency}"
+
+
+def _bind_mounts(service: dict[str, Any]) -> list[tuple[Path, str]]:
+    mounts = []
+    for volume in service.get("volumes", []):
+        source, target = str(volume).split(":")[:2]
+        if source.startswith("./"):
+            mounts.append((ROOT / source, target))
+    return mounts
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_bind_mounts_name_files_of_the_repository(name: str) -> None:
+    for source, _ in _bind_mounts(SERVICES[name]):
+        assert source.exists(), f"{name}: {source.relative_to(ROOT)}"
+
+
+def test_every_secret_is_declared_and_written_by_the_dev_script_and_ignored_by_git() -> None:
+    declared = COMPOSE["secrets"]
+    script = (ROOT / "deploy" / "secrets" / "make-dev-secrets.sh").read_text()
+    ignored = (ROOT / "deploy" / "secrets" / ".gitignore").read_text().splitlines()
+    for name, service in SERVICES.items():
+        for secret in service.get("secrets", []):
+            assert secret in declared, f"{name}: {secret}"
+    for secret, spec in declared.items():
+        path = Path(spec["file"])
+        assert path.parent == Path("deploy/secrets"), secret
+        assert f"> {path.name}" in script or f" {path.name} " in script, secret
+        assert "*" in ignored, secret
+        assert f"!{path.name}" not in ignored, secret
+
+
+def test_secret_files_named_in_the_environment_are_mounted_into_that_service() -> None:
+    for name, service in SERVICES.items():
+        for var, value in dict(service.get("environment", {})).items():
+            if var.endswith("_FILE") and str(value).startswith("/run/secrets/"):
+                assert str(value).removeprefix("/run/secrets/") in service["secrets"], name
+
+
+def test_the_default_stack_needs_no_profile_and_chirpstack_is_optional() -> None:
+    profiled = {name for name, svc in SERVICES.items() if svc.get("profiles")}
+    assert profiled == {
+        "chirpstack",
+        "chirpstack-gateway-bridge",
+        "chirpstack-postgres",
+        "chirpstack-redis",
+    }
+    assert all(SERVICES[name]["profiles"] == ["chirpstack"] for name in profiled)
+
+
+# --- Grafana -----------------------------------------------------------------------------------
+
+GRAFANA = ROOT / "deploy" / "grafana"
+DASHBOARD: dict[str, Any] = json.loads((GRAFANA / "dashboards" / "parkstream.json").read_text())
+#: Series Prometheus makes itself for every target, and the labels it adds to every series.
+PROMETHEUS_SERIES = {"up": set()}
+TARGET_LABELS = {"job", "instance"}
+
+
+def _exported() -> dict[str, set[str]]:
+    """Every sample name the three processes export, with the label names of its metric."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from parkstream.bridge.metrics import BridgeMetrics
+    from parkstream.projector.metrics import ProjectorMetrics
+    from parkstream.worker.metrics import WorkerMetrics
+
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "gauge": ("",),
+        "histogram": ("_bucket", "_sum", "_count", "_created"),
+        "summary": ("", "_sum", "_count", "_created"),
+    }
+    samples: dict[str, set[str]] = {}
+    for metrics in (BridgeMetrics(), WorkerMetrics(), ProjectorMetrics()):
+        for metric in vars(metrics).values():
+            if isinstance(metric, MetricWrapperBase):
+                labels = set(metric._labelnames)
+                for suffix in suffixes[metric._type]:
+                    extra = {"le"} if suffix == "_bucket" else set()
+                    samples[metric._name + suffix] = labels | extra
+    return samples
+
+
+def _panels(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every panel, those inside rows included."""
+    out = []
+    for panel in panels:
+        out.append(panel)
+        out.extend(_panels(panel.get("panels", [])))
+    return out
+
+
+def _targets() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (panel["title"], target)
+        for panel in _panels(DASHBOARD["panels"])
+        for target in panel.get("targets", [])
+    ]
+
+
+PROMQL_WORDS = {
+    "sum", "rate", "increase", "irate", "histogram_quantile", "by", "without", "avg", "max",
+    "min", "count", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
+}  # fmt: skip
+
+
+def test_the_dashboard_only_queries_metrics_the_processes_export() -> None:
+    exported = {**_exported(), **{name: set() for name in PROMETHEUS_SERIES}}
+    used: set[str] = set()
+    for title, target in _targets():
+        expr = target["expr"]
+        # Drop label matchers and durations; what is left that names something is a metric.
+        bare = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\"[^\"]*\"", " ", expr)
+        names = {
+            word
+            for word in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", bare)
+            if word not in PROMQL_WORDS and not re.search(rf"\b{word}\s*\(", bare)
+        }
+        grouped = {
+            label.strip()
+            for labels in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", expr)
+            for label in labels.split(",")
+            if label.strip()
+        }
+        names -= grouped
+        assert names, f"{title}: no metric in {expr!r}"
+        unknown = names - set(exported)
+        assert not unknown, f"{title}: {sorted(unknown)} is not exported"
+        labels = set().union(*(exported[n] for n in names)) | TARGET_LABELS
+        matched = set(re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)", expr))
+        legend = set(re.findall(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}", target["legendFormat"]))
+        assert grouped | matched | legend <= labels, f"{title}: labels {grouped | matched | legend}"
+        used |= names
+    assert any(name.startswith("parkstream_bridge_") for name in used)
+    assert any(name.startswith("parkstream_worker_") for name in used)
+    assert any(name.startswith("parkstream_projector_") for name in used)
+
+
+def _provisioning(kind: str) -> list[dict[str, Any]]:
+    return [
+        yaml.safe_load(path.read_text())
+        for path in sorted((GRAFANA / "provisioning" / kind).glob("*.yaml"))
+    ]
+
+
+def test_grafana_provisions_the_prometheus_of_compose_as_the_dashboards_data_source() -> None:
+    sources = [s for doc in _provisioning("datasources") for s in doc["datasources"]]
+    assert [s["type"] for s in sources] == ["prometheus"]
+    (prometheus,) = sources
+    url = urlsplit(prometheus["url"])
+    assert url.hostname in SERVICES
+    assert f"127.0.0.1:{url.port}:{url.port}" in SERVICES[url.hostname]["ports"]
+    uids = {
+        target.get("datasource", {}).get("uid")
+        for panel in _panels(DASHBOARD["panels"])
+        for target in [panel, *panel.get("targets", [])]
+        if panel["type"] != "row"
+    }
+    assert uids == {prometheus["uid"]}
+
+
+def test_grafana_loads_the_dashboards_from_where_compose_mounts_them() -> None:
+    grafana = SERVICES["grafana"]
+    mounts = {target: source for source, target in _bind_mounts(grafana)}
+    assert mounts["/etc/grafana/provisioning"] == GRAFANA / "provisioning"
+    providers = [p for doc in _provisioning("dashboards") for p in doc["providers"]]
+    assert providers
+    for provider in providers:
+        assert mounts[provider["options"]["path"]] == GRAFANA / "dashboards"
+    home = Path(grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    assert (mounts[str(home.parent)] / home.name).exists()
+
+
+def test_the_dashboard_has_unique_panel_ids_and_ref_ids() -> None:
+    panels = _panels(DASHBOARD["panels"])
+    ids = [panel["id"] for panel in panels]
+    assert len(ids) == len(set(ids))
+    for panel in panels:
+        refs = [target["refId"] for target in panel.get("targets", [])]
+        assert len(refs) == len(set(refs)), panel["title"]
+    assert DASHBOARD["uid"] == "parkstream"
+
+
+# --- ChirpStack --------------------------------------------------------------------------------
+
+CHIRPSTACK = ROOT / "deploy" / "chirpstack"
+
+
+def _chirpstack_config() -> dict[str, Any]:
+    """ChirpStack's configuration as it reads it: every *.toml of its directory, joined."""
+    text = "\n".join(p.read_text() for p in sorted((CHIRPSTACK / "chirpstack").glob("*.toml")))
+    return tomllib.loads(text)
+
+
+def _mosquitto_port() -> int:
+    for line in (ROOT / "deploy" / "mosquitto.conf").read_text().splitlines():
+        if line.startswith("listener "):
+            return int(line.split()[1])
+    raise AssertionError("no listener in deploy/mosquitto.conf")
+
+
+def test_chirpstack_publishes_into_the_mosquitto_the_bridge_reads() -> None:
+    config = _chirpstack_config()
+    mqtt = config["integration"]["mqtt"]
+    assert config["integration"]["enabled"] == ["mqtt"]
+    server = urlsplit(mqtt["server"])
+    assert (server.hostname, server.port) == ("mosquitto", _mosquitto_port())
+    assert mqtt["json"] is True
+    assert mqtt["qos"] == 1
+    # No event_topic of its own: ChirpStack's default, which the bridge subscribes to.
+    assert "event_topic" not in mqtt
+    assert Settings().mqtt_subscriptions == ["application/+/device/+/event/+"]
+    bridge = OURS["bridge"]["environment"]
+    assert urlsplit(bridge["PARKSTREAM_MQTT_URL"]).hostname == "mosquitto"
+
+
+def test_chirpstack_reaches_its_own_database_and_redis() -> None:
+    config = _chirpstack_config()
+    dsn = urlsplit(config["postgresql"]["dsn"])
+    database = SERVICES[dsn.hostname or ""]
+    assert dsn.path.lstrip("/") == database["environment"]["POSTGRES_DB"]
+    assert dsn.username == database["environment"]["POSTGRES_USER"]
+    for server in config["redis"]["servers"]:
+        assert SERVICES[urlsplit(server).hostname or ""]["image"].startswith("redis:")
+    (init,) = _bind_mounts(database)[:1]
+    assert init[1] == "/docker-entrypoint-initdb.d"
+    assert "pg_trgm" in "".join(p.read_text() for p in init[0].iterdir())
+
+
+def test_chirpstack_gets_every_variable_its_configuration_names_from_a_secret() -> None:
+    text = "\n".join(p.read_text() for p in (CHIRPSTACK / "chirpstack").glob("*.toml"))
+    variables = set(re.findall(r"\$([A-Z][A-Z0-9_]*)", text))
+    assert variables
+    service = SERVICES["chirpstack"]
+    command = " ".join(service["command"])
+    for variable in variables:
+        secret = re.search(rf'{variable}="\$\$\(cat /run/secrets/([a-z_]+)\)"', command)
+        assert secret is not None, variable
+        assert secret.group(1) in service["secrets"], variable
+    exported = re.search(r"\bexport ([A-Z0-9_ ]+);", command)
+    assert exported is not None
+    assert set(exported.group(1).split()) == variables
+
+
+def test_chirpstack_regions_and_gateway_bridge_agree_on_the_gateway_topics() -> None:
+    config = _chirpstack_config()
+    regions = {region["id"]: region for region in config["regions"]}
+    assert set(config["network"]["enabled_regions"]) <= set(regions)
+    bridge = tomllib.loads(
+        (CHIRPSTACK / "gateway-bridge" / "chirpstack-gateway-bridge.toml").read_text()
+    )
+    mqtt = bridge["integration"]["mqtt"]
+    for region_id in config["network"]["enabled_regions"]:
+        backend = regions[region_id]["gateway"]["backend"]["mqtt"]
+        prefix = backend["event_topic"].removesuffix("/gateway/+/event/+")
+        assert mqtt["event_topic_template"].startswith(f"{prefix}/gateway/")
+        assert backend["command_topic"].startswith(f"{prefix}/gateway/")
+        assert mqtt["command_topic_template"].startswith(f"{prefix}/gateway/")
+        assert urlsplit(backend["server"]).hostname == "mosquitto"
+    for server in mqtt["auth"]["generic"]["servers"]:
+        assert (urlsplit(server).hostname, urlsplit(server).port) == (
+            "mosquitto",
+            _mosquitto_port(),
+        )
+    udp_port = int(bridge["backend"]["semtech_udp"]["udp_bind"].rsplit(":", 1)[1])
+    assert f"127.0.0.1:{udp_port}:{udp_port}/udp" in SERVICES["chirpstack-gateway-bridge"]["ports"]
+
+
+def test_chirpstack_healthchecks_ask_the_ports_the_configuration_binds() -> None:
+    monitoring = _chirpstack_config()["monitoring"]["bind"].rsplit(":", 1)[1]
+    assert f":{monitoring}/health" in SERVICES["chirpstack"]["healthcheck"]["test"][1]
+    bridge = tomllib.loads(
+        (CHIRPSTACK / "gateway-bridge" / "chirpstack-gateway-bridge.toml").read_text()
+    )
+    metrics = bridge["metrics"]["prometheus"]
+    assert metrics["endpoint_enabled"] is True
+    port = metrics["bind"].rsplit(":", 1)[1]
+    assert f":{port}/metrics" in SERVICES["chirpstack-gateway-bridge"]["healthcheck"]["test"][1]
