@@ -126,7 +126,7 @@ def create_app(settings: Settings, *, context: ApiContext | None = None) -> Fast
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
-        responses=problems.responses(500),
+        responses=problems.responses(400, 500),
     )
     if context is not None:
         app.state.ctx = context  # also for clients that do not run the lifespan

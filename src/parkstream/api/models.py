@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from parkstream.domain.commands import SpaceConfig, check_time_zone
+from parkstream.domain.display import DisplayStyle
 from parkstream.domain.ids import normalize_eui
 from parkstream.domain.states import SpaceState
 
@@ -16,6 +25,9 @@ T = TypeVar("T")
 Identifier = Annotated[
     str,
     Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+]
+ReservationStatus = Literal[
+    "confirmed", "started", "fulfilled", "completed", "no_show", "cancelled"
 ]
 
 
@@ -39,8 +51,40 @@ TrimmedName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator
 Code = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_code)]
 
 
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$"
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,400}$"
+TEXT_PATTERN = r"^[^\x00]*$"
+MAX_INT = 2**53  # what every JSON reader (and PostgreSQL bigint) holds exactly
+
+
+def _check_values(value: Any, where: str) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where or 'value'}: a NUL character is not allowed")
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if abs(value) > MAX_INT:
+            raise ValueError(f"{where or 'value'}: out of range")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_values(k, where)
+            _check_values(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_values(v, f"{where}[{i}]")
+
+
 class Body(BaseModel):
+    """A request body: unknown fields, NUL characters and integers JSON cannot hold
+    exactly are refused."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _safe(self) -> Body:
+        _check_values(self.model_dump(mode="python"), "")
+        return self
 
 
 class Page(BaseModel, Generic[T]):
@@ -357,6 +401,18 @@ class OrphanAssignIn(Body):
     space_id: Identifier
     role: Literal["sensor", "display"]
     decoder: str | None = Field(default=None, max_length=64)
+
+
+class PolicyIn(Body):
+    """The light style per bay state; states left out keep the default style."""
+
+    version: int = Field(default=1, ge=1, le=2**31 - 1, description="Bump on every change.")
+    styles: dict[SpaceState, DisplayStyle] = Field(
+        default_factory=dict,
+        examples=[
+            {"FREE": {"colour": "00FF00"}, "RESERVED": {"colour": "FF3200", "on": 5, "off": 5}}
+        ],
+    )
 
 
 class PolicyOut(BaseModel):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from parkstream.config import load_settings
@@ -19,20 +22,38 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from parkstream.api.app import create_app
-    from parkstream.logging import configure_logging
+    from parkstream.runtime import run_until_signal
 
     settings = load_settings()
-    configure_logging(settings.log_level, settings.effective_log_format)
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=args.host or settings.api_host,
-        port=args.port if args.port is not None else settings.api_port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        server_header=False,
-        # uvicorn stops accepting, finishes the requests in flight, then runs the lifespan
-        # shutdown on SIGTERM/SIGINT, and exits 0.
-        timeout_graceful_shutdown=10,
-    )
-    return 0
+
+    class Server(uvicorn.Server):
+        # Signals are ours (run_until_signal): uvicorn would re-raise SIGTERM after its
+        # graceful shutdown, so the process would not exit 0.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    async def main(stop: asyncio.Event) -> None:
+        config = uvicorn.Config(
+            create_app(settings),
+            host=args.host or settings.api_host,
+            port=args.port if args.port is not None else settings.api_port,
+            log_level=settings.log_level.lower(),
+            log_config=None,  # our structured logging, configured by run_until_signal
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
+        server = Server(config)
+        serving = asyncio.create_task(server.serve())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        # On SIGTERM/SIGINT: stop accepting, finish the requests in flight, run the
+        # lifespan shutdown (producer flushed, pool closed), then exit 0.
+        server.should_exit = True
+        await serving
+        stopping.cancel()
+        if not server.started:
+            raise SystemExit("parkstream api: the server did not start (see the log above)")
+
+    return run_until_signal(settings, main)

@@ -15,7 +15,7 @@ from parkstream.domain.states import SpaceState
 
 router = APIRouter()
 Ctx = Annotated[ApiContext, Depends(get_context)]
-SpaceId = Annotated[str, Path(min_length=1, max_length=100)]
+SpaceId = Annotated[str, Path(pattern=m.ID_PATTERN)]
 ERRORS = responses(401, 403, 404, 422, 429)
 MAX_HOURS = 24 * 93
 MAX_DAYS = 3660
@@ -36,11 +36,11 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
 )
 async def list_spaces(
     ctx: Ctx,
-    site_id: Annotated[str | None, Query(max_length=100)] = None,
+    site_id: Annotated[str | None, Query(pattern=m.ID_PATTERN)] = None,
     state: Annotated[list[SpaceState] | None, Query(description="Repeat to match several.")] = None,
     archived: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=store.MAX_PAGE)] = store.DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    cursor: Annotated[str | None, Query(pattern=m.CURSOR_PATTERN)] = None,
     p: Principal = RequireRead,
 ) -> m.Page[m.SpaceOut]:
     return await store.list_spaces(
@@ -104,7 +104,7 @@ async def actuations(
     since: Annotated[datetime | None, Query(alias="from")] = None,
     until: Annotated[datetime | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=store.MAX_PAGE)] = store.DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    cursor: Annotated[str | None, Query(pattern=m.CURSOR_PATTERN)] = None,
     p: Principal = RequireRead,
 ) -> m.Page[m.ActuationOut]:
     await store.require_space(ctx.pool, p.tenant_id, space_id)
@@ -199,7 +199,7 @@ async def space_utilization(
     responses=ERRORS,
 )
 async def site_utilization(
-    site_id: Annotated[str, Path(max_length=100)],
+    site_id: Annotated[str, Path(pattern=m.ID_PATTERN)],
     ctx: Ctx,
     since: Annotated[date | None, Query(alias="from")] = None,
     until: Annotated[date | None, Query(alias="to", description="Exclusive.")] = None,
@@ -237,7 +237,7 @@ async def devices(
     liveness: Annotated[str | None, Query(pattern="^(unknown|alive|silent)$")] = None,
     role: Annotated[str | None, Query(pattern="^(sensor|display)$")] = None,
     limit: Annotated[int, Query(ge=1, le=store.MAX_PAGE)] = store.DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    cursor: Annotated[str | None, Query(pattern=m.CURSOR_PATTERN)] = None,
     p: Principal = RequireRead,
 ) -> m.Page[m.DeviceHealth]:
     after = store.decode_cursor(cursor, 1)

@@ -28,8 +28,11 @@ from parkstream.domain.display import DisplayPolicy
 
 router = APIRouter()
 Ctx = Annotated[ApiContext, Depends(get_context)]
-SpaceId = Annotated[str, Path(min_length=1, max_length=100)]
-SiteId = Annotated[str, Path(min_length=1, max_length=100)]
+SpaceId = Annotated[str, Path(pattern=m.ID_PATTERN)]
+SiteId = Annotated[str, Path(pattern=m.ID_PATTERN)]
+DevEui = Annotated[
+    str, Path(pattern=r"^[0-9A-Fa-f:-]{16,23}$", description="16 hex digits, any case.")
+]
 Role = Annotated[str, Path(pattern="^(sensor|display)$", description="sensor or display")]
 WRITE_ERRORS = responses(401, 403, 404, 409, 422, 429)
 READ_ERRORS = responses(401, 403, 404, 422, 429)
@@ -387,7 +390,8 @@ async def get_policy(ctx: Ctx, p: Principal = RequireRead) -> m.PolicyOut:
     summary="Set the display policy of every bay of the tenant",
     responses=WRITE_ERRORS,
 )
-async def set_policy(body: DisplayPolicy, ctx: Ctx, p: Principal = RequireAdmin) -> m.AcceptedMany:
+async def set_policy(body: m.PolicyIn, ctx: Ctx, p: Principal = RequireAdmin) -> m.AcceptedMany:
+    policy = DisplayPolicy(version=body.version, styles=body.styles)
     spaces = await ctx.pool.fetch(
         "SELECT space_id FROM spaces WHERE tenant_id = $1 AND registered_at IS NOT NULL "
         "UNION SELECT space_id FROM space_codes WHERE tenant_id = $1",
@@ -400,7 +404,10 @@ async def set_policy(body: DisplayPolicy, ctx: Ctx, p: Principal = RequireAdmin)
     )
     commands = [
         ctx.commands.build(
-            cmd.SetDisplayPolicy, p.tenant_id, r["space_id"], cmd.SetDisplayPolicyData(policy=body)
+            cmd.SetDisplayPolicy,
+            p.tenant_id,
+            r["space_id"],
+            cmd.SetDisplayPolicyData(policy=policy),
         )
         for r in spaces
     ]
@@ -453,7 +460,7 @@ async def _orphan(ctx: ApiContext, tenant: str, dev_eui: str) -> str:
     responses=WRITE_ERRORS,
 )
 async def assign_orphan(
-    dev_eui: str,
+    dev_eui: DevEui,
     body: m.OrphanAssignIn,
     response: Response,
     ctx: Ctx,
@@ -471,7 +478,7 @@ async def assign_orphan(
     summary="Hide an orphan device until it is heard from again",
     responses=WRITE_ERRORS,
 )
-async def dismiss_orphan(dev_eui: str, ctx: Ctx, p: Principal = RequireAdmin) -> Response:
+async def dismiss_orphan(dev_eui: DevEui, ctx: Ctx, p: Principal = RequireAdmin) -> Response:
     eui = await _orphan(ctx, p.tenant_id, dev_eui)
     await ctx.pool.execute(
         "INSERT INTO orphan_dismissals (tenant_id, dev_eui) VALUES ($1, $2) "

@@ -32,7 +32,7 @@ from parkstream.domain.ids import derive_id
 
 router = APIRouter(tags=["reservations"])
 Ctx = Annotated[ApiContext, Depends(get_context)]
-SpaceId = Annotated[str, Path(min_length=1, max_length=100)]
+SpaceId = Annotated[str, Path(pattern=m.ID_PATTERN)]
 POLL_S = (0.01, 0.02, 0.05, 0.1)
 # Reasons that are the bay's answer to a valid request (409); the rest are invalid input.
 CONFLICT_REASONS = {"overlap", "archived", "duplicate_id"}
@@ -159,7 +159,7 @@ async def create_reservation(
     responses=responses(401, 403, 404, 422, 429),
 )
 async def reservation_request(
-    request_id: Annotated[str, Path(max_length=100)], ctx: Ctx, p: Principal = RequireRead
+    request_id: Annotated[str, Path(pattern=m.ID_PATTERN)], ctx: Ctx, p: Principal = RequireRead
 ) -> m.ReservationRequestOut:
     row = await ctx.pool.fetchrow(
         "SELECT reservation_id FROM reservation_requests WHERE tenant_id = $1 AND request_id = $2",
@@ -179,19 +179,21 @@ async def reservation_request(
 )
 async def list_reservations(
     ctx: Ctx,
-    space_id: Annotated[str | None, Query(max_length=100)] = None,
-    status: Annotated[list[str] | None, Query(description="Repeat to match several.")] = None,
+    space_id: Annotated[str | None, Query(pattern=m.ID_PATTERN)] = None,
+    status: Annotated[
+        list[m.ReservationStatus] | None, Query(description="Repeat to match several.")
+    ] = None,
     starts_from: Annotated[datetime | None, Query(alias="from", description="Ending after")] = None,
     starts_to: Annotated[datetime | None, Query(alias="to", description="Starting before")] = None,
     limit: Annotated[int, Query(ge=1, le=store.MAX_PAGE)] = store.DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    cursor: Annotated[str | None, Query(pattern=m.CURSOR_PATTERN)] = None,
     p: Principal = RequireRead,
 ) -> m.Page[m.ReservationOut]:
     return await store.list_reservations(
         ctx.pool,
         p.tenant_id,
         space_id=space_id,
-        status=status,
+        status=list(status) if status else None,
         starts_from=_aware(starts_from, "from"),
         starts_to=_aware(starts_to, "to"),
         limit=limit,
@@ -212,7 +214,7 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
     responses=responses(401, 403, 404, 422, 429),
 )
 async def get_reservation(
-    reservation_id: Annotated[str, Path(max_length=100)], ctx: Ctx, p: Principal = RequireRead
+    reservation_id: Annotated[str, Path(pattern=m.ID_PATTERN)], ctx: Ctx, p: Principal = RequireRead
 ) -> m.ReservationOut:
     found = await store.get_reservation(ctx.pool, p.tenant_id, reservation_id)
     if found is None:
@@ -228,10 +230,10 @@ async def get_reservation(
     responses=responses(401, 403, 404, 422, 429),
 )
 async def cancel_reservation(
-    reservation_id: Annotated[str, Path(max_length=100)],
+    reservation_id: Annotated[str, Path(pattern=m.ID_PATTERN)],
     response: Response,
     ctx: Ctx,
-    reason: Annotated[str, Query(max_length=500)] = "",
+    reason: Annotated[str, Query(max_length=500, pattern=m.TEXT_PATTERN)] = "",
     p: Principal = RequireWrite,
 ) -> m.Accepted:
     found = await store.get_reservation(ctx.pool, p.tenant_id, reservation_id)
@@ -256,7 +258,7 @@ async def cancel_reservation(
     responses=responses(401, 403, 404, 422, 429),
 )
 async def availability(
-    site_id: Annotated[str, Path(max_length=100)],
+    site_id: Annotated[str, Path(pattern=m.ID_PATTERN)],
     starts_at: Annotated[datetime, Query(alias="from")],
     ends_at: Annotated[datetime, Query(alias="to")],
     ctx: Ctx,
