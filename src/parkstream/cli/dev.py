@@ -1,4 +1,5 @@
-"""``parkstream dev``: services, topics, bridge, worker and a simulated lot, in one command."""
+"""``parkstream dev``: services, topics, bridge, worker, projector, API and a simulated lot,
+in one command."""
 
 from __future__ import annotations
 
@@ -23,11 +24,18 @@ def register(sub: Any) -> None:
         "--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)"
     )
     p.add_argument("--no-simulator", action="store_true", help="do not run the simulated lot")
+    p.add_argument(
+        "--api-port",
+        type=int,
+        default=8000,
+        help="the API's port on 127.0.0.1 (default 8000; a free one if that is taken)",
+    )
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from parkstream.config import Settings
+    from parkstream.dev.access import demo_key, loopback_port
     from parkstream.dev.seed import DEMO_TENANT, seed_commands, send_seed
     from parkstream.dev.supervisor import Supervisor
     from parkstream.harness import ServicesHarness
@@ -72,16 +80,34 @@ def run(args: argparse.Namespace) -> int:
         if migrated.returncode != 0:
             say("migrations failed; see above")
             return 1
+        key = asyncio.run(demo_key(services.database_url))
+        api_port = loopback_port(args.api_port)
+        if api_port != args.api_port:
+            say(f"port {args.api_port} is taken; the API listens on {api_port}")
         supervisor = Supervisor(workdir=workdir, env=env, report=say)
-        supervisor.add("bridge", "bridge")
-        supervisor.add("worker", "worker")
-        supervisor.add("projector", "projector")
+        # Each process's metrics on its usual port, or on a free one if that is taken (by
+        # another copy of the system, say), so that nothing fails to start.
+        for name, port in (("bridge", 9101), ("worker", 9102), ("projector", 9103)):
+            metrics = {}
+            if "PARKSTREAM_METRICS_PORT" not in env:
+                metrics["PARKSTREAM_METRICS_PORT"] = str(loopback_port(port))
+            supervisor.add(name, name, env=metrics)
+        # Loopback only, whatever PARKSTREAM_API_HOST says: the demo key is an admin key.
+        supervisor.add("api", "api", "--host", "127.0.0.1", "--port", str(api_port))
         if not args.no_simulator:
             supervisor.add(
                 "simulator", "simulate", "--bays", str(args.bays), "--speed", str(args.speed)
             )
         supervisor.start_all()
-        say(_banner(services.as_env(), workdir, [c.name for c in supervisor.children]))
+        say(
+            _banner(
+                services.as_env(),
+                workdir,
+                [c.name for c in supervisor.children],
+                f"http://127.0.0.1:{api_port}",
+                key,
+            )
+        )
         while not stopping:
             supervisor.poll()
             time.sleep(0.5)
@@ -101,13 +127,16 @@ def _printer() -> Any:
     return say
 
 
-def _banner(env: dict[str, str], workdir: Any, children: list[str]) -> str:
+def _banner(env: dict[str, str], workdir: Any, children: list[str], api: str, key: str) -> str:
     lines = ["running " + ", ".join(children), ""]
     lines += [f"  export {k}={v}" for k, v in sorted(env.items())]
     lines += [
         "",
-        f"  logs:  {workdir}/logs/",
-        "  watch: parkstream events tail --topic space-events.v1   (with the exports above)",
+        f"  dashboard: {api}/dashboard#key={key}",
+        f"  API:       {api}/docs",
+        f"  API key:   {key}   (admin key of the demo tenant; header X-API-Key)",
+        f"  logs:      {workdir}/logs/",
+        "  watch:     parkstream events tail --topic space-events.v1   (with the exports above)",
         "  Ctrl-C stops everything.",
     ]
     return "\n".join(lines)

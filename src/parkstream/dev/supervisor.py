@@ -21,6 +21,7 @@ RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 class Child:
     name: str
     argv: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
     process: ManagedProcess | None = None
     restarts: int = 0
     next_start: float = 0.0
@@ -33,8 +34,9 @@ class Supervisor:
     report: Callable[[str], None] = print
     children: list[Child] = field(default_factory=list)
 
-    def add(self, name: str, *args: str) -> None:
-        self.children.append(Child(name, [sys.executable, "-m", "parkstream", *args]))
+    def add(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> None:
+        """A child running ``parkstream ARGS``; ``env`` adds to the supervisor's environment."""
+        self.children.append(Child(name, [sys.executable, "-m", "parkstream", *args], env or {}))
 
     def log_path(self, child: Child) -> Path:
         return self.workdir / "logs" / f"{child.name}.log"
@@ -49,7 +51,7 @@ class Supervisor:
             child.argv,
             cwd=self.workdir,
             log_path=self.log_path(child),
-            env=self.env,
+            env={**self.env, **child.env},
         )
 
     def poll(self) -> None:
