@@ -1,4 +1,5 @@
-"""`parkstream dev` as a user runs it: bays change state, lights get downlinks, Ctrl-C ends all."""
+"""`parkstream dev` as a user runs it: bays change state (in the read model and through the
+API with the key it prints), lights get downlinks, Ctrl-C ends all."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import aiomqtt
 import asyncpg
+import httpx
+import orjson
 import psutil
 import pytest
 
@@ -48,6 +51,41 @@ async def bays_with_sensor_state(database_url: str) -> int:
         await connection.close()
 
 
+def printed_access(log: Path) -> tuple[str, str]:
+    """The API's base URL and the key from the banner's dashboard line."""
+    found = re.search(r"dashboard: (http://[^/\s]+)/dashboard#key=(psk_\S+)", log.read_text())
+    assert found, f"no dashboard line:\n{log.read_text()[-3000:]}"
+    return found[1], found[2]
+
+
+def sensor_state_change(api: str, key: str, timeout: float) -> tuple[str, str, str]:
+    """Follow the dashboard's event stream until a bay goes from FREE or OCCUPIED to
+    another state; returns (space id, before, after)."""
+    deadline = time.monotonic() + timeout
+    states: dict[str, str | None] = {}
+    with httpx.stream(
+        "GET",
+        f"{api}/dashboard/stream",
+        headers={"X-API-Key": key},
+        timeout=httpx.Timeout(10, read=30),
+    ) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        name = ""
+        for line in response.iter_lines():
+            assert time.monotonic() < deadline, f"no bay changed state within {timeout}s"
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: ") and name in ("snapshot", "bays"):
+                data = orjson.loads(line.removeprefix("data: "))
+                for bay in data["bays" if name == "snapshot" else "changed"]:
+                    before = states.get(bay["space_id"])
+                    if before in ("FREE", "OCCUPIED") and bay["state"] != before:
+                        return bay["space_id"], before, bay["state"]
+                    states[bay["space_id"]] = bay["state"]
+    raise AssertionError("the event stream ended")
+
+
 async def first_downlink(mqtt_url: str, timeout: float) -> str:
     endpoint = parse_mqtt_url(mqtt_url)
     async with aiomqtt.Client(endpoint.host, endpoint.port, identifier="e2e-watch") as client:
@@ -71,6 +109,8 @@ def test_parkstream_dev_runs_the_lot_and_stops_cleanly(tmp_path: Path) -> None:
     try:
         exports = wait_for_exports(process, log)
         database_url = exports["PARKSTREAM_DATABASE_URL"]
+        api, key = printed_access(log)
+        assert api.startswith("http://127.0.0.1:")
         # Lights receive downlinks over MQTT (a change of colour after an arrival or a departure).
         topic = asyncio.run(first_downlink(exports["PARKSTREAM_MQTT_URL"], timeout=120))
         assert topic.endswith("/command/down")
@@ -81,6 +121,33 @@ def test_parkstream_dev_runs_the_lot_and_stops_cleanly(tmp_path: Path) -> None:
                 f"bays never all reported:\n{log.read_text()[-3000:]}"
             )
             time.sleep(1)
+        # ... and through the API, with the key it printed: the bays and their lights ...
+        bays = httpx.get(f"{api}/dashboard/bays", headers={"X-API-Key": key}, timeout=10).json()
+        assert bays["tenant_id"] == "demo"
+        assert len(bays["bays"]) == BAYS
+        assert all(b["light"]["wants"] for b in bays["bays"]), bays
+        spaces = httpx.get(f"{api}/v1/spaces", headers={"X-API-Key": key}, timeout=10)
+        assert spaces.status_code == 200, spaces.text
+        assert {s["space_id"] for s in spaces.json()["items"]} == {
+            b["space_id"] for b in bays["bays"]
+        }
+        assert httpx.get(f"{api}/dashboard/bays", timeout=10).status_code == 401
+        # ... and live: a bay that reported FREE or OCCUPIED changes again.
+        space_id, before, after = sensor_state_change(api, key, timeout=180)
+        bay = httpx.get(f"{api}/dashboard/bays/{space_id}", headers={"X-API-Key": key}).json()
+        assert {"from": before, "to": after} in [
+            {"from": c["from"], "to": c["to"]} for c in bay["changes"]
+        ], bay
+        assert bay["explanation"]["cause_event_ids"], bay
+        # The API listens on loopback only.
+        port = int(api.rsplit(":", 1)[1])
+        listening = [
+            c.laddr.ip
+            for c in psutil.net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        ]
+        assert listening, f"nothing listens on {port}"
+        assert set(listening) == {"127.0.0.1"}, listening
         family = [
             psutil.Process(process.pid),
             *psutil.Process(process.pid).children(recursive=True),
