@@ -10,6 +10,7 @@ import pytest
 
 from parkstream.cli import events as events_cli
 from parkstream.config import Settings
+from parkstream.domain.cloudevents import attributes, check
 from parkstream.domain.contract import decode
 from parkstream.projector.replay import rebuild, table_hash
 from parkstream.topics_admin import apply_topics
@@ -68,8 +69,11 @@ async def test_export_then_import_into_another_cluster_prefix_is_the_same_stream
     original = await read_records(settings, settings.topic("space-events.v1"), len(records))
     copied = await read_all(target, target.topic("space-events.v1"))
     assert by_partition(copied) == by_partition(original)  # same keys, bytes and order
+    for record in copied:  # with CloudEvents headers (binary mode)
+        assert check(attributes(record.headers), decode(record.value)) == []
     (letter,) = await read_records(target, target.topic("deadletter.v1"), 1)
     assert decode(letter.value).data.stage == "import"  # type: ignore[attr-defined]
+    assert check(attributes(letter.headers), decode(letter.value)) == []
 
     # The imported stream rebuilds the same read model as the original one.
     async with fresh_database(settings) as a, fresh_database(target) as b:

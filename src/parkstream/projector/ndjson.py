@@ -7,7 +7,8 @@ high-watermarks seen when it starts, partition after partition, so each key's re
 stay in their order. Import produces the lines in file order with their keys (so the
 same partitions as before with the same partition count); each record is checked with the
 contract's decoder first, and one that fails goes to the dead-letter topic (stage
-``import``) instead.
+``import``) instead. Every record produced carries its CloudEvents headers (binary mode,
+:mod:`parkstream.domain.cloudevents`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import IO, Any
 import orjson
 
 from parkstream.config import Settings
+from parkstream.domain.cloudevents import headers
 from parkstream.domain.contract import ContractError, decode, encode
 from parkstream.domain.deadletter import dead_letter
 from parkstream.domain.envelope import Source
@@ -145,7 +147,7 @@ async def import_topic(
         for number, line in lines:
             try:
                 key, value = from_line(line)
-                decode(value)
+                record = decode(value)
             except (NdjsonError, ContractError, ValueError) as exc:
                 reason = "invalid_line" if isinstance(exc, NdjsonError) else "invalid_record"
                 letter = dead_letter(
@@ -157,10 +159,19 @@ async def import_topic(
                     source=Source(kind="cli", topic=full),
                     origin_topic=full,
                 )
-                pending.append(await producer.send(deadletter, encode(letter), key=b"import"))
+                pending.append(
+                    await producer.send(
+                        deadletter,
+                        encode(letter),
+                        key=b"import",
+                        headers=headers(letter, "deadletter.v1"),
+                    )
+                )
                 report.rejected += 1
                 continue
-            pending.append(await producer.send(full, value, key=key))
+            pending.append(
+                await producer.send(full, value, key=key, headers=headers(record, topic))
+            )
             report.records += 1
             if len(pending) >= 10_000:
                 await _settle(pending)
