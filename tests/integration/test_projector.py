@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -10,10 +11,13 @@ import pytest
 
 from parkstream.cli import migrate as migrate_cli
 from parkstream.config import Settings
+from parkstream.domain.cloudevents import attributes, check
 from parkstream.domain.contract import decode, encode
 from parkstream.domain.states import SpaceState
+from parkstream.projector import DEVICE_EVENTS, NOTIFY_CHANNEL, PROJECTIONS
 from parkstream.projector.migrate import MigrationError, load_migrations, migrate
 from parkstream.projector.partitions import months_ahead, partition_name
+from parkstream.projector.replay import rebuild, verify
 from parkstream.topics_admin import apply_topics
 from tests.integration.test_projector_support import (
     assert_rollups_exact,
@@ -190,10 +194,67 @@ async def test_a_backfilled_month_gets_its_own_partition_and_nonsense_is_dead_le
                 )
                 == 0
             )
-        letters = [decode(r.value) for r in await read_records(db, db.topic("deadletter.v1"), 3)]
+        found = await read_records(db, db.topic("deadletter.v1"), 3)
+        letters = [decode(r.value) for r in found]
         reasons = sorted(letter.data.reason for letter in letters)  # type: ignore[attr-defined]
         assert reasons == ["invalid_json", "timestamp_out_of_range", "timestamp_out_of_range"]
         assert {letter.data.stage for letter in letters} == {"projector"}  # type: ignore[attr-defined]
+        for record, letter in zip(found, letters, strict=True):  # CloudEvents binary mode
+            assert check(attributes(record.headers), letter) == []
+
+
+async def test_device_health_is_kept_by_eui_and_read_with_a_tenants_devices(
+    settings: Settings,
+) -> None:
+    await apply_topics(settings)
+    lot = scripted(bays=4, hours=12)
+    for bay in lot.bays:
+        lot.advance(minutes=1).status(bay, 80.0)
+    lot.advance(minutes=1).status("bay-003", None, margin=3)
+    async with fresh_database(settings) as db, connect(db) as conn:
+        heard: list[str] = []
+        await conn.add_listener(NOTIFY_CHANNEL, lambda *args: heard.append(args[3]))
+        async with running_projector(db, batch_size=50):
+            # The health arrives before anything says which tenant uses the devices.
+            devices = await produce(db, lot.device_records(), topic=DEVICE_EVENTS)
+            await caught_up(db, devices, topic=DEVICE_EVENTS)
+            assert await conn.fetchval("SELECT count(*) FROM device_health") == len(lot.bays)
+            assert await conn.fetchval("SELECT count(*) FROM devices") == 0
+            await caught_up(db, await produce(db, lot.records()))
+            rows = await conn.fetch(
+                "SELECT d.dev_eui, d.role, d.space_id, h.battery_pct, h.battery_source, "
+                "h.rssi, h.snr, h.gateway_count, h.f_cnt, h.last_uplink_at, h.margin "
+                "FROM devices d LEFT JOIN device_health h USING (dev_eui) "
+                "WHERE d.tenant_id = $1 ORDER BY d.space_id, d.role",
+                "t-acme",
+            )
+            sensors = [r for r in rows if r["role"] == "sensor"]
+            assert [r["space_id"] for r in sensors] == ["bay-000", "bay-002"]
+            for r in sensors:
+                bay = lot.bays[r["space_id"]]
+                assert (r["dev_eui"], r["f_cnt"]) == (bay.sensor, bay.f_cnt)
+                assert (r["battery_pct"], r["battery_source"]) == (80.0, "status")
+                assert r["rssi"] < 0
+                assert r["gateway_count"] >= 1
+                assert r["last_uplink_at"] is not None
+            # The lights only had their downlinks sent: no health of their own.
+            assert all(r["battery_pct"] is None for r in rows if r["role"] == "display")
+            globex = await conn.fetchrow(
+                "SELECT h.* FROM devices d JOIN device_health h USING (dev_eui) "
+                "WHERE d.tenant_id = 't-globex' AND d.space_id = 'bay-003' AND d.role = 'sensor'"
+            )
+            assert (globex["battery_pct"], globex["battery_source"]) == (80.0, "status")
+            assert (globex["margin"], globex["battery_level_unavailable"]) == (3, True)
+
+            once = await snapshot(conn)
+            again = await produce(db, lot.device_records(), topic=DEVICE_EVENTS)
+            await caught_up(db, again, topic=DEVICE_EVENTS)
+            assert await snapshot(conn) == once
+        await wait_for(lambda: set(heard) >= set(PROJECTIONS))
+        await rebuild(db, progress=io.StringIO())
+        result = await verify(conn)
+        assert result.same, [t.table for t in result.tables if not t.same]
+        assert result.positions_match
 
 
 async def test_migrations_are_tracked_applied_once_and_never_edited(

@@ -25,7 +25,7 @@ from pydantic import SecretStr
 
 from parkstream.config import Settings
 from parkstream.kafka_profile import aiokafka_producer_kwargs
-from parkstream.projector import PROJECTION_TABLES, PROJECTIONS
+from parkstream.projector import PROJECTION_TABLES, PROJECTIONS, SPACE_EVENTS, projections_of
 from parkstream.projector.app import Projector
 from parkstream.projector.migrate import migrate
 from parkstream.projector.replay import table_hash
@@ -99,28 +99,35 @@ async def produce(
     return ends
 
 
-async def positions(conn: Any, settings: Settings) -> dict[str, dict[int, int]]:
+async def positions(
+    conn: Any, settings: Settings, topic: str = SPACE_EVENTS
+) -> dict[str, dict[int, int]]:
+    """projection -> partition -> next offset, for the projections of ``topic``."""
     rows = await conn.fetch(
         "SELECT projection, partition, next_offset FROM projector_offsets WHERE topic = $1",
-        settings.topic("space-events.v1"),
+        settings.topic(topic),
     )
-    found: dict[str, dict[int, int]] = {p: {} for p in PROJECTIONS}
+    found: dict[str, dict[int, int]] = {p: {} for p in projections_of(topic)}
     for r in rows:
         found[r["projection"]][r["partition"]] = r["next_offset"]
     return found
 
 
 async def caught_up(
-    settings: Settings, expected: dict[int, int], within: float = 60.0
+    settings: Settings,
+    expected: dict[int, int],
+    within: float = 60.0,
+    topic: str = SPACE_EVENTS,
 ) -> dict[str, dict[int, int]]:
-    """Wait until every projection stored at least ``expected`` for each partition."""
+    """Wait until every projection of ``topic`` stored at least ``expected`` for each
+    partition."""
     deadline = time.monotonic() + within
     async with connect(settings) as conn:
         while True:
-            found = await positions(conn, settings)
+            found = await positions(conn, settings, topic)
             if all(
                 found[p].get(part, -1) >= offset
-                for p in PROJECTIONS
+                for p in projections_of(topic)
                 for part, offset in expected.items()
             ):
                 return found

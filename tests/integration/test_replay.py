@@ -10,7 +10,7 @@ import pytest
 
 from parkstream.cli import replay as replay_cli
 from parkstream.config import Settings
-from parkstream.projector.replay import SHADOW, TOPIC, rebuild, swap, verify
+from parkstream.projector.replay import SHADOW, rebuild, swap, verify
 from parkstream.topics_admin import apply_topics
 from tests.integration.test_projector_support import (
     assert_rollups_exact,
@@ -46,7 +46,7 @@ async def test_a_rebuild_equals_the_live_tables_and_swaps_in_under_a_running_pro
             assert result.same
             assert result.positions_match
 
-            tables = await swap(conn, topic=db.topic(TOPIC))
+            tables = await swap(conn)
             assert "actuations" in tables
             assert await snapshot(conn) == live
             assert await conn.fetchval("SELECT to_regnamespace($1)", SHADOW) is None

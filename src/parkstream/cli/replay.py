@@ -1,4 +1,4 @@
-"""``parkstream replay``: rebuild projections from space-events, verify, swap them in."""
+"""``parkstream replay``: rebuild projections from their topics, verify, swap them in."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from parkstream.config import load_settings
 
-PROJECTION_CHOICES = ("registry", "reservations", "activity", "all")
+PROJECTION_CHOICES = ("registry", "reservations", "activity", "device_health", "all")
 
 
 def _time(value: str) -> datetime:
@@ -22,11 +22,12 @@ def _time(value: str) -> datetime:
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "replay",
-        help="rebuild projections from space-events into shadow tables, verify, swap",
+        help="rebuild projections from their topics into shadow tables, verify, swap",
         description=(
-            "Rebuild the read model (or some projections) from space-events into the "
-            "schema parkstream_shadow, with the projector's own code. --verify compares "
-            "the rebuild with the live tables (content hash per table, differing keys); "
+            "Rebuild the read model (or some projections) from space-events and "
+            "device-events into the schema parkstream_shadow, with the projector's own "
+            "code. --verify compares the rebuild with the live tables (content hash per "
+            "table, differing keys); "
             "--swap moves the rebuild in, atomically."
         ),
     )
@@ -66,7 +67,7 @@ async def _run(args: argparse.Namespace) -> int:
     import asyncpg
 
     from parkstream.projector import PROJECTIONS
-    from parkstream.projector.replay import SHADOW, TOPIC, describe, rebuild, swap, verify
+    from parkstream.projector.replay import SHADOW, describe, rebuild, swap, verify
 
     settings = load_settings()
     chosen = args.projection or ["all"]
@@ -95,7 +96,6 @@ async def _run(args: argparse.Namespace) -> int:
         if args.swap and status == 0:
             tables = await swap(
                 conn,
-                topic=settings.topic(TOPIC),
                 projections=projections,
                 live=args.schema,
                 keep_retired=args.keep_retired,

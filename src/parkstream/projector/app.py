@@ -1,11 +1,14 @@
-"""The projector process: ``space-events`` -> PostgreSQL, batch by batch.
+"""The projector process: ``space-events`` and ``device-events`` -> PostgreSQL, batch by batch.
 
-A consumer in group ``<topic_prefix>.projector`` fetches batches (``getmany``); each is
-applied by :class:`~parkstream.projector.store.Store` with its offsets in one transaction.
+A consumer in group ``<topic_prefix>.projector`` subscribed to both topics fetches
+batches (``getmany``); the records of each topic are applied by its own
+:class:`~parkstream.projector.store.Store` (``space-events``: registry, reservations,
+activity; ``device-events``: device_health) with their offsets in one transaction, which
+also notifies ``parkstream_projection`` (see :mod:`parkstream.projector.store`).
 PostgreSQL, not Kafka, holds the position: on every assignment the consumer seeks to the
 offsets stored there, so a projector killed at any moment resumes exactly after the
 last committed batch. Records that cannot be projected go to ``deadletter.v1`` (stage
-``projector``) before the batch commits.
+``projector``, with CloudEvents headers) before the batch commits.
 
 Lag is the fetch high-watermark (``consumer.highwater``) minus the next offset to apply;
 ``end_offsets()`` is not used (the test broker gets it wrong for multi-record batches).
@@ -20,16 +23,18 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from parkstream.config import Settings
+from parkstream.domain.cloudevents import headers
 from parkstream.domain.contract import encode
 from parkstream.domain.deadletter import dead_letter
 from parkstream.domain.envelope import Source
 from parkstream.logging import get_logger
-from parkstream.projector import PROJECTIONS
+from parkstream.projector import DEVICE_EVENTS, SPACE_EVENTS, projections_of
 from parkstream.projector.metrics import ProjectorMetrics
 from parkstream.projector.records import Incoming
 from parkstream.projector.store import Applied, Rejection, Store
 
-TOPIC = "space-events.v1"
+TOPIC = SPACE_EVENTS
+TOPICS = (SPACE_EVENTS, DEVICE_EVENTS)
 DEADLETTER_TOPIC = "deadletter.v1"
 DEFAULT_BATCH = 5000
 DEFAULT_MONTHS_AHEAD = 3
@@ -62,12 +67,13 @@ class Projector:
         self.metrics = metrics or ProjectorMetrics()
         self.clock = clock
         self.topic = settings.topic(TOPIC)
+        self.topics = {settings.topic(t): t for t in TOPICS}  # full name -> catalogue name
         self.deadletter_topic = settings.topic(DEADLETTER_TOPIC)
-        self._db = asyncio.Lock()  # the store's connection: the loop and the rebalances
-        self._fetched_from: dict[int, int | None] = {}
+        self._db = asyncio.Lock()  # the stores' connection: the loop and the rebalances
+        self._fetched_from: dict[tuple[str, int], int | None] = {}
         self._month: date | None = None
         self._producer: Any = None
-        self._lags: dict[int, int] = {}
+        self._lags: dict[tuple[str, int], int] = {}
         self.batches = 0
         self.first_batch_at: float | None = None  # time.monotonic() when the first batch began
         self.last_batch_at: float | None = None  # ... and when the last one committed
@@ -80,10 +86,16 @@ class Projector:
 
         conn = await asyncpg.connect(self.settings.database_url.get_secret_value())
         try:
-            store = Store(conn, schema=self.schema, topic=self.topic, projections=PROJECTIONS)
-            created = await store.setup(self.months_ahead, self.clock().date())
-            if created:
-                log.info("partitions created", months=[m.isoformat() for m in created])
+            stores = {
+                full: Store(
+                    conn, schema=self.schema, topic=full, projections=projections_of(catalogue)
+                )
+                for full, catalogue in self.topics.items()
+            }
+            for store in stores.values():
+                created = await store.setup(self.months_ahead, self.clock().date())
+                if created:
+                    log.info("partitions created", months=[m.isoformat() for m in created])
             self._month = self.clock().date().replace(day=1)
             producer = AIOKafkaProducer(**aiokafka_producer_kwargs(self.settings))
             await producer.start()
@@ -98,10 +110,10 @@ class Projector:
                         max_partition_fetch_bytes=4 * 1024 * 1024,
                     )
                 )
-                consumer.subscribe([self.topic], listener=_listener(self, store, consumer))
+                consumer.subscribe(list(stores), listener=_listener(self, stores, consumer))
                 await consumer.start()
                 try:
-                    await self._loop(store, consumer, stop)
+                    await self._loop(stores, consumer, stop)
                 finally:
                     await consumer.stop()
             finally:
@@ -109,43 +121,48 @@ class Projector:
         finally:
             await conn.close()
 
-    async def _loop(self, store: Store, consumer: Any, stop: asyncio.Event) -> None:
+    async def _loop(self, stores: dict[str, Store], consumer: Any, stop: asyncio.Event) -> None:
         from aiokafka import TopicPartition
 
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
-            records = [
-                Incoming(tp.partition, m.offset, m.key, m.value)
-                for tp, messages in batch.items()
-                for m in messages
-            ]
-            if records:
+            # aiokafka's records have partition, offset, key and value: used as they are
+            by_topic: dict[str, list[Incoming]] = {}
+            for tp, messages in batch.items():
+                by_topic.setdefault(tp.topic, []).extend(messages)
+            if by_topic:
                 started = time.perf_counter()
                 if self.first_batch_at is None:
                     self.first_batch_at = time.monotonic()
+                results: list[tuple[str, Applied]] = []
                 async with self._db:
-                    await self._roll_month(store)
-                    fetched = {p: self._fetched_from.get(p) for p in {r.partition for r in records}}
-                    result = await self._apply(store, records, fetched)
+                    await self._roll_month(stores[self.topic])
+                    for topic, records in by_topic.items():
+                        fetched = {
+                            p: self._fetched_from.get((topic, p))
+                            for p in {r.partition for r in records}
+                        }
+                        results.append((topic, await self._apply(stores[topic], records, fetched)))
                 self.batches += 1
                 self.last_batch_at = time.monotonic()
                 m = self.metrics
                 m.batch_seconds.observe(time.perf_counter() - started)
-                m.batch_size.observe(len(records))
-                m.records.inc(len(records))
-                m.events.inc(result.events)
-                for table, n in result.rows.items():
-                    m.rows.labels(table).inc(n)
-                for partition, offset in result.positions.items():
-                    self._fetched_from[partition] = offset
+                m.batch_size.observe(sum(len(r) for r in by_topic.values()))
                 assigned = consumer.assignment()
-                for partition, offset in result.resync.items():
-                    m.resyncs.inc()
-                    tp = TopicPartition(self.topic, partition)
-                    if tp in assigned:
-                        consumer.seek(tp, offset)
-                        self._fetched_from[partition] = offset
-                    log.info("resync", partition=partition, offset=offset)
+                for topic, result in results:
+                    m.records.inc(result.records)
+                    m.events.inc(result.events)
+                    for table, n in result.rows.items():
+                        m.rows.labels(table).inc(n)
+                    for partition, offset in result.positions.items():
+                        self._fetched_from[(topic, partition)] = offset
+                    for partition, offset in result.resync.items():
+                        m.resyncs.inc()
+                        tp = TopicPartition(topic, partition)
+                        if tp in assigned:
+                            consumer.seek(tp, offset)
+                            self._fetched_from[(topic, partition)] = offset
+                        log.info("resync", topic=topic, partition=partition, offset=offset)
             self._update_lag(consumer)
 
     async def _apply(
@@ -156,11 +173,13 @@ class Projector:
         import asyncpg
 
         prepared = store.prepare(records)
+
+        async def rejected(rejections: list[Rejection]) -> None:
+            await self._dead_letter(store.topic, rejections)
+
         for attempt in range(1, RETRIES + 1):
             try:
-                return await store.apply(
-                    prepared, fetched_from=fetched, on_rejected=self._dead_letter
-                )
+                return await store.apply(prepared, fetched_from=fetched, on_rejected=rejected)
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
                 if attempt == RETRIES:
                     raise
@@ -176,13 +195,15 @@ class Projector:
             self._month = month
 
     def _update_lag(self, consumer: Any) -> None:
-        lags: dict[int, int] = {}
+        lags: dict[tuple[str, int], int] = {}
         for tp in consumer.assignment():
             high = consumer.highwater(tp)
-            position = self._fetched_from.get(tp.partition)
+            position = self._fetched_from.get((tp.topic, tp.partition))
             if high is not None and position is not None:
-                lags[tp.partition] = max(0, high - position)
-                self.metrics.lag.labels(str(tp.partition)).set(lags[tp.partition])
+                lag = lags[(tp.topic, tp.partition)] = max(0, high - position)
+                self.metrics.lag.labels(self.topics.get(tp.topic, tp.topic), str(tp.partition)).set(
+                    lag
+                )
         self._lags = lags
 
     def lag_total(self) -> int | None:
@@ -191,8 +212,9 @@ class Projector:
             return None
         return sum(self._lags.values())
 
-    async def _dead_letter(self, rejections: list[Rejection]) -> None:
-        """Write every rejected record to the dead-letter topic before the batch commits."""
+    async def _dead_letter(self, topic: str, rejections: list[Rejection]) -> None:
+        """Write every rejected record of ``topic`` to the dead-letter topic (with its
+        CloudEvents headers) before the batch commits."""
         futures = []
         for r in rejections:
             record = r.record
@@ -203,55 +225,59 @@ class Projector:
                 raw=record.value or b"",
                 received_at=self.clock(),
                 source=Source(
-                    kind="kafka", topic=self.topic, partition=record.partition, offset=record.offset
+                    kind="kafka", topic=topic, partition=record.partition, offset=record.offset
                 ),
-                origin_topic=self.topic,
+                origin_topic=topic,
                 origin_partition=record.partition,
                 origin_offset=record.offset,
             )
             futures.append(
                 await self._producer.send(
-                    self.deadletter_topic, encode(letter), key=self.topic.encode()
+                    self.deadletter_topic,
+                    encode(letter),
+                    key=topic.encode(),
+                    headers=headers(letter, DEADLETTER_TOPIC),
                 )
             )
             self.metrics.rejected.labels(r.error.reason).inc()
         await asyncio.gather(*futures)
-        log.warning("dead-lettered", count=len(rejections))
+        log.warning("dead-lettered", topic=topic, count=len(rejections))
 
 
-def _listener(projector: Projector, store: Store, consumer: Any) -> Any:
+def _listener(projector: Projector, stores: dict[str, Store], consumer: Any) -> Any:
     from aiokafka import ConsumerRebalanceListener
 
     class Rebalance(_Rebalance, ConsumerRebalanceListener):  # type: ignore[misc]
         pass
 
-    return Rebalance(projector, store, consumer)
+    return Rebalance(projector, stores, consumer)
 
 
 class _Rebalance:
     """Seeks each assigned partition to the offset stored in PostgreSQL."""
 
-    def __init__(self, projector: Projector, store: Store, consumer: Any) -> None:
+    def __init__(self, projector: Projector, stores: dict[str, Store], consumer: Any) -> None:
         self.projector = projector
-        self.store = store
+        self.stores = stores
         self.consumer = consumer
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         for tp in revoked:
-            self.projector._fetched_from.pop(tp.partition, None)
+            self.projector._fetched_from.pop((tp.topic, tp.partition), None)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        mine = [tp for tp in assigned if tp.topic == self.projector.topic]
-        if not mine:
-            return
-        async with self.projector._db:
-            stored = await self.store.positions(tp.partition for tp in mine)
-        for tp in mine:
-            applied = [o for o in stored[tp.partition].values() if o >= 0]
-            if applied:
-                self.consumer.seek(tp, min(applied))
-                self.projector._fetched_from[tp.partition] = min(applied)
-            else:
-                await self.consumer.seek_to_beginning(tp)
-                self.projector._fetched_from[tp.partition] = None
-        log.info("assigned", partitions=sorted(tp.partition for tp in mine))
+        for topic, store in self.stores.items():
+            mine = [tp for tp in assigned if tp.topic == topic]
+            if not mine:
+                continue
+            async with self.projector._db:
+                stored = await store.positions(tp.partition for tp in mine)
+            for tp in mine:
+                applied = [o for o in stored[tp.partition].values() if o >= 0]
+                if applied:
+                    self.consumer.seek(tp, min(applied))
+                    self.projector._fetched_from[(topic, tp.partition)] = min(applied)
+                else:
+                    await self.consumer.seek_to_beginning(tp)
+                    self.projector._fetched_from[(topic, tp.partition)] = None
+            log.info("assigned", topic=topic, partitions=sorted(tp.partition for tp in mine))

@@ -14,7 +14,9 @@ class ProjectorMetrics:
     def __post_init__(self) -> None:
         r = self.registry
         self.records = Counter(
-            "parkstream_projector_records", "Records read from space-events", registry=r
+            "parkstream_projector_records",
+            "Records read from space-events and device-events",
+            registry=r,
         )
         self.events = Counter(
             "parkstream_projector_events", "Events applied by at least one projection", registry=r
@@ -47,7 +49,7 @@ class ProjectorMetrics:
         )
         self.lag = Gauge(
             "parkstream_projector_lag",
-            "Records behind the fetch high-watermark, by partition",
-            ["partition"],
+            "Records behind the fetch high-watermark, by topic and partition",
+            ["topic", "partition"],
             registry=r,
         )

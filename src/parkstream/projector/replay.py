@@ -1,8 +1,9 @@
 """Rebuild projections from ``space-events`` into shadow tables, verify them, swap them in.
 
 - :func:`rebuild` creates the schema ``parkstream_shadow`` with the migrations, reads the
-  topic from the start (or from a time) up to the fetch high-watermarks seen when it
-  starts (and at least to where the live projector is) and applies it with the same
+  topics of the chosen projections (``space-events``, ``device-events``) from the start
+  (or from a time) up to the fetch high-watermarks seen when it starts (and at least to
+  where the live projector is) and applies them with the same
   :class:`~parkstream.projector.store.Store` as the projector, offsets included.
 - :func:`verify` compares each table of the chosen projections in the two schemas: a
   content hash per table, and the keys of the rows that differ.
@@ -22,16 +23,28 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from parkstream.config import Settings
-from parkstream.projector import PROJECTION_TABLES, PROJECTIONS
+from parkstream.projector import (
+    PROJECTION_TABLES,
+    PROJECTIONS,
+    SPACE_EVENTS,
+    projections_of,
+    topics_of,
+)
 from parkstream.projector.migrate import MigrationError, migrate, recorded
 from parkstream.projector.partitions import Partitions, months_ahead
 from parkstream.projector.records import Incoming
-from parkstream.projector.store import OFFSETS_TABLE, Applied, Store, prepare_connection
+from parkstream.projector.store import (
+    OFFSETS_TABLE,
+    Applied,
+    Prepared,
+    Store,
+    prepare_connection,
+)
 from parkstream.projector.tables import qualified, quote_ident
 
 SHADOW = "parkstream_shadow"
 RETIRED = "parkstream_retired"
-TOPIC = "space-events.v1"
+TOPIC = SPACE_EVENTS
 DEFAULT_BATCH = 20_000
 
 # The key of each table (what a difference is reported by).
@@ -46,6 +59,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "space_states": ("tenant_id", "space_id"),
     "utilization_hourly": ("tenant_id", "space_id", "hour"),
     "utilization_daily": ("tenant_id", "site_id", "day"),
+    "device_health": ("dev_eui",),
 }
 
 
@@ -98,7 +112,9 @@ class RebuildReport:
     events: int = 0
     rejected: int = 0
     seconds: float = 0.0
-    positions: dict[int, int] = field(default_factory=dict)
+    positions: dict[str, dict[int, int]] = field(
+        default_factory=dict
+    )  # topic -> partition -> offset
 
     @property
     def rate(self) -> float:
@@ -133,20 +149,29 @@ async def rebuild(
     progress: IO[str] | None = None,
     idle_timeout: float = 30.0,
 ) -> RebuildReport:
-    """Rebuild ``projections`` into ``shadow`` from the topic (see the module docstring)."""
+    """Rebuild ``projections`` into ``shadow`` from their topics (see the module docstring)."""
     import asyncpg
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from parkstream.kafka_profile import aiokafka_consumer_kwargs
 
-    topic = settings.topic(TOPIC)
     report = RebuildReport(shadow, tuple(p for p in PROJECTIONS if p in projections))
     conn = await asyncpg.connect(settings.database_url.get_secret_value())
     try:
         await create_shadow(conn, shadow)
-        store = Store(conn, schema=shadow, topic=topic, projections=report.projections)
-        await store.setup(months=0)
-        at_least = await live_positions(conn, live, topic)
+        stores: dict[str, Store] = {}
+        at_least: dict[tuple[str, int], int] = {}
+        for catalogue in topics_of(report.projections):
+            topic = settings.topic(catalogue)
+            stores[topic] = Store(
+                conn,
+                schema=shadow,
+                topic=topic,
+                projections=projections_of(catalogue, report.projections),
+            )
+            await stores[topic].setup(months=0)
+            for partition, offset in (await live_positions(conn, live, topic)).items():
+                at_least[(topic, partition)] = offset
         consumer = AIOKafkaConsumer(
             **aiokafka_consumer_kwargs(
                 settings,
@@ -159,16 +184,22 @@ async def rebuild(
         )
         await consumer.start()
         try:
-            partitions = await _partitions(consumer, topic)
-            tps = await _start(consumer, [TopicPartition(topic, p) for p in partitions], since)
+            everything = [
+                TopicPartition(topic, p)
+                for topic in stores
+                for p in await _partitions(consumer, topic)
+            ]
+            tps = await _start(consumer, everything, since)
             report.seconds = await _drain(
-                consumer, store, tps, at_least, batch_size, report, progress, idle_timeout
+                consumer, stores, tps, at_least, batch_size, report, progress, idle_timeout
             )
         finally:
             await consumer.stop()
-        report.positions = {
-            p: min(o.values()) for p, o in (await store.positions(partitions)).items()
-        }
+        for topic, store in stores.items():
+            partitions = sorted(tp.partition for tp in everything if tp.topic == topic)
+            report.positions[topic] = {
+                p: min(o.values()) for p, o in (await store.positions(partitions)).items()
+            }
     finally:
         await conn.close()
     return report
@@ -214,9 +245,9 @@ async def _start(consumer: Any, tps: list[Any], since: datetime | None) -> list[
 
 async def _drain(
     consumer: Any,
-    store: Store,
+    stores: dict[str, Store],
     tps: list[Any],
-    at_least: dict[int, int],
+    at_least: dict[tuple[str, int], int],
     batch_size: int,
     report: RebuildReport,
     stream: IO[str] | None,
@@ -226,44 +257,46 @@ async def _drain(
 
     A partition's target is its fetch high-watermark when first seen (not
     ``end_offsets()``, which the test broker gets wrong), or the live projector's
-    position if that is further.
+    position if that is further. The records of each topic go to that topic's store;
+    while one batch is written, the next one is read and prepared.
     """
     import asyncio
 
     started = time.monotonic()
-    begin = {tp.partition: await consumer.position(tp) for tp in tps}
-    writing: asyncio.Task[Applied] | None = None
-    targets: dict[int, int] = {}
+    begin = {tp: await consumer.position(tp) for tp in tps}
+    writing: asyncio.Task[list[Applied]] | None = None
+    targets: dict[Any, int] = {}
     progress: Progress | None = None
     idle_since = time.monotonic()
     while True:
         for tp in tps:
             high = consumer.highwater(tp)
-            if tp.partition not in targets and high is not None:
-                targets[tp.partition] = max(high, at_least.get(tp.partition, 0))
+            if tp not in targets and high is not None:
+                targets[tp] = max(high, at_least.get((tp.topic, tp.partition), 0))
         if len(targets) == len(tps):
             if progress is None:
-                total = sum(max(0, targets[p] - begin[p]) for p in targets)
+                total = sum(max(0, targets[tp] - begin[tp]) for tp in targets)
                 progress = Progress(total, stream or sys.stderr)
-            positions = {tp.partition: await consumer.position(tp) for tp in tps}
-            if all(positions[p] >= targets[p] for p in targets):
+            positions = {tp: await consumer.position(tp) for tp in tps}
+            if all(positions[tp] >= targets[tp] for tp in targets):
                 break
         batch = await consumer.getmany(timeout_ms=200, max_records=batch_size)
-        records = [
-            Incoming(tp.partition, m.offset, m.key, m.value)
-            for tp, messages in batch.items()
-            for m in messages
-        ]
-        if not records:
+        by_topic: dict[str, list[Incoming]] = {}
+        for tp, messages in batch.items():
+            by_topic.setdefault(tp.topic, []).extend(messages)
+        if not by_topic:
             if time.monotonic() - idle_since > idle_timeout:
                 raise ReplayError(f"no records for {idle_timeout:.0f}s before reaching {targets}")
             continue
         idle_since = time.monotonic()
         # Prepare this batch (pure Python) while the previous one is being written.
-        prepared = await asyncio.to_thread(store.prepare, records)
+        prepared = [
+            (stores[topic], await asyncio.to_thread(stores[topic].prepare, records))
+            for topic, records in by_topic.items()
+        ]
         if writing is not None:
             _account(report, await writing, progress)
-        writing = asyncio.create_task(store.apply(prepared))
+        writing = asyncio.create_task(_apply_all(prepared))
     if writing is not None:
         _account(report, await writing, progress)
     if progress is not None:
@@ -271,10 +304,15 @@ async def _drain(
     return time.monotonic() - started
 
 
-def _account(report: RebuildReport, result: Applied, progress: Progress | None) -> None:
-    report.records += result.records
-    report.events += result.events
-    report.rejected += len(result.rejected)
+async def _apply_all(prepared: list[tuple[Store, Prepared]]) -> list[Applied]:
+    return [await store.apply(batch) for store, batch in prepared]
+
+
+def _account(report: RebuildReport, results: list[Applied], progress: Progress | None) -> None:
+    for result in results:
+        report.records += result.records
+        report.events += result.events
+        report.rejected += len(result.rejected)
     if progress is not None:
         progress.update(report.records)
 
@@ -405,7 +443,6 @@ async def _move(conn: Any, schema: str, table: str, to: str) -> None:
 async def swap(
     conn: Any,
     *,
-    topic: str,
     projections: Sequence[str] = PROJECTIONS,
     live: str = "public",
     shadow: str = SHADOW,
@@ -437,16 +474,15 @@ async def swap(
         for table in tables:
             await _move(conn, live, table, RETIRED)
             await _move(conn, shadow, table, live)
+        # A projection reads one topic: its offsets are its rows, whatever the topic.
         await conn.execute(
-            f"DELETE FROM {offsets_live} WHERE topic = $1 AND projection = ANY($2::text[])",  # noqa: S608 - quoted identifier
-            topic,
+            f"DELETE FROM {offsets_live} WHERE projection = ANY($1::text[])",  # noqa: S608 - quoted identifier
             chosen,
         )
         await conn.execute(
             f"INSERT INTO {offsets_live} (projection, topic, partition, next_offset) "  # noqa: S608 - quoted identifier
             f"SELECT projection, topic, partition, next_offset FROM {offsets_shadow} "
-            "WHERE topic = $1 AND projection = ANY($2::text[])",
-            topic,
+            "WHERE projection = ANY($1::text[])",
             chosen,
         )
         if "activity" in chosen:

@@ -8,8 +8,17 @@ For a batch of records (any partitions, in order per partition) :meth:`Store.app
 3. in one transaction: locks the projections' offsets of the batch's partitions, keeps
    for each projection only the records at or after its stored offset (a redelivered
    batch is skipped), copies the row changes into temporary staging tables and merges
-   them into the tables (``INSERT ... ON CONFLICT``), hands the rejected records to the
-   dead-letter callback, and writes the new offsets.
+   them into the tables (``INSERT ... ON CONFLICT``; new actuations are copied straight
+   into their partitions), hands the rejected records to the dead-letter callback, writes
+   the new offsets, and notifies ``parkstream_projection`` once per projection.
+
+Notifications: ``NOTIFY parkstream_projection, '<projection>'`` is sent inside the
+transaction of every batch that moves a projection's offsets, so PostgreSQL delivers it
+when (and only if) the batch commits. A reader waiting for something the read model will
+show (an API waiting for a reservation's outcome) runs ``LISTEN parkstream_projection``,
+and on each notification with the projection it needs looks again; the payload says which
+projection moved, nothing more (a notification may also be missed while the listener
+reconnects, so it re-reads after reconnecting as well).
 
 Offsets are per projection and per partition (``projector_offsets``). When a stored
 offset is *behind* where the consumer fetched from (a rebuild was swapped in, or another
@@ -26,7 +35,16 @@ from typing import Any
 
 import orjson
 
-from parkstream.projector import PROJECTIONS, activity, registry, reservations
+from parkstream.projector import (
+    DEVICE_EVENTS,
+    NOTIFY_CHANNEL,
+    PROJECTION_TOPICS,
+    PROJECTIONS,
+    activity,
+    health,
+    registry,
+    reservations,
+)
 from parkstream.projector.partitions import Partitions, month_of, months_ahead, partition_name
 from parkstream.projector.records import BadRecord, Event, Incoming, explain_rejection, read_event
 from parkstream.projector.tables import (
@@ -45,6 +63,7 @@ SPECS: dict[str, tuple[Spec, ...]] = {
     "registry": registry.SPECS,
     "reservations": reservations.SPECS,
     "activity": activity.SPECS,
+    "device_health": health.SPECS,
 }
 
 
@@ -91,11 +110,16 @@ def _project(name: str, events: Sequence[Event]) -> Changes | activity.Plan:
         return registry.project(events)
     if name == "reservations":
         return reservations.project(events)
+    if name == "device_health":
+        return health.project(events)
     return activity.plan(events)
 
 
 class Store:
-    """Applies batches of ``topic`` to the ``projections`` in ``schema`` over ``conn``."""
+    """Applies batches of ``topic`` to the ``projections`` in ``schema`` over ``conn``.
+
+    The projections must all read the same topic (by default: those of ``space-events``).
+    """
 
     def __init__(
         self,
@@ -103,11 +127,18 @@ class Store:
         *,
         schema: str = "public",
         topic: str,
-        projections: Sequence[str] = PROJECTIONS,
+        projections: Sequence[str] = ("registry", "reservations", "activity"),
     ) -> None:
         unknown = set(projections) - set(PROJECTIONS)
         if unknown:
             raise ValueError(f"unknown projections: {sorted(unknown)}")
+        catalogue = {PROJECTION_TOPICS[p] for p in projections}
+        if len(catalogue) != 1:
+            raise ValueError(f"projections of one topic, please: {sorted(projections)}")
+        self.catalogue_topic = catalogue.pop()
+        self._reader: Callable[[Incoming], Event] = (
+            health.read_device_event if self.catalogue_topic == DEVICE_EVENTS else read_event
+        )
         self.conn = conn
         self.schema = schema
         self.topic = topic
@@ -200,9 +231,10 @@ class Store:
     def _read(self, records: Sequence[Incoming]) -> tuple[list[Event], list[Rejection]]:
         events: list[Event] = []
         rejected: list[Rejection] = []
+        read = self._reader
         for record in records:
             try:
-                events.append(read_event(record))
+                events.append(read(record))
             except BadRecord as exc:
                 rejected.append(Rejection(record, explain_rejection(record, exc)))
         return events, rejected
@@ -299,10 +331,15 @@ class Store:
                     name: max(stored[p].get(name, -1), last[p] + 1) for name in self.projections
                 }
                 result.positions[p] = min(new_offsets[p].values())
-            await self._flush()
             if new_offsets:
                 await self._write_offsets(new_offsets)
+                await self._flush(*self._notifications())
+            else:
+                await self._flush()
         return result
+
+    def _notifications(self) -> list[str]:
+        return [f"NOTIFY {quote_ident(NOTIFY_CHANNEL)}, '{name}'" for name in self.projections]
 
     async def _copy(self, spec: Spec, rows: Sequence[Sequence[Any]]) -> None:
         await self.conn.copy_records_to_table(

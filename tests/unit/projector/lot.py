@@ -43,6 +43,7 @@ class Lot:
     now: datetime = T0
     bays: dict[str, BayInfo] = field(default_factory=dict)
     events: list[Envelope] = field(default_factory=list)
+    device_events: list[Envelope] = field(default_factory=list)  # what the bridge produced
     serial: int = 0
 
     # --- plumbing ----------------------------------------------------------------------
@@ -78,6 +79,7 @@ class Lot:
 
     def device(self, space_id: str, cls: type[Envelope], eui: str, data: Any) -> list[Envelope]:
         inp = cls(**self._base(Source(kind="mqtt")), dev_eui=eui, data=data)
+        self.device_events.append(inp)
         return self.feed(space_id, inp)
 
     # --- bays ----------------------------------------------------------------------------
@@ -129,11 +131,43 @@ class Lot:
         bay.f_cnt += 1
         if occupied is not None:
             bay.occupied = occupied
-        reading = dev.Reading(decoder="bosch_tps110", kind="parking_status", occupied=occupied)
+        reading = dev.Reading(
+            decoder="bosch_tps110",
+            kind="parking_status",
+            occupied=occupied,
+            battery_pct=max(0.0, 100.0 - bay.f_cnt / 10),
+        )
+        radio = dev.RadioInfo(
+            rssi=-60 - bay.f_cnt % 40,
+            snr=7.5 - bay.f_cnt % 9,
+            gateway_ids=("gw-1", "gw-2")[: 1 + bay.f_cnt % 2],
+            frequency=868_100_000,
+            spreading_factor=7,
+        )
         data = dev.UplinkData(
-            device=DEVICE, f_port=1, f_cnt=bay.f_cnt, data_b64="AQ==", reading=reading
+            device=DEVICE,
+            f_port=1,
+            f_cnt=bay.f_cnt,
+            data_b64="AQ==",
+            radio=radio,
+            reading=reading,
         )
         return self.device(space_id, dev.UplinkObserved, bay.sensor, data)
+
+    def status(self, space_id: str, battery_level: float | None, margin: int = 12) -> None:
+        """The sensor answers DevStatusReq (the stream processor makes nothing of it)."""
+        bay = self.bays[space_id]
+        data = dev.StatusData(
+            device=DEVICE,
+            margin=margin,
+            battery_level=battery_level,
+            battery_level_unavailable=battery_level is None,
+        )
+        self.device_events.append(
+            dev.DeviceStatusReported(
+                **self._base(Source(kind="mqtt")), dev_eui=bay.sensor, data=data
+            )
+        )
 
     def txack(self, space_id: str) -> list[Envelope]:
         bay = self.bays[space_id]
@@ -206,6 +240,10 @@ class Lot:
     def records(self) -> list[tuple[bytes, bytes]]:
         """(key, value) of every event as the worker would produce it."""
         return [((e.space_id or e.dev_eui or "").encode(), encode(e)) for e in self.events]
+
+    def device_records(self) -> list[tuple[bytes, bytes]]:
+        """(key, value) of every device event as the bridge would produce it."""
+        return [((e.dev_eui or "").encode(), encode(e)) for e in self.device_events]
 
 
 def scripted(
