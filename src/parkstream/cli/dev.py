@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
+API_START_S = 30.0
+
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
@@ -35,7 +37,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from parkstream.config import Settings
-    from parkstream.dev.access import demo_key, loopback_port
+    from parkstream.dev.access import answers, demo_key, loopback_port
     from parkstream.dev.seed import DEMO_TENANT, seed_commands, send_seed
     from parkstream.dev.supervisor import Supervisor
     from parkstream.harness import ServicesHarness
@@ -99,6 +101,11 @@ def run(args: argparse.Namespace) -> int:
                 "simulator", "simulate", "--bays", str(args.bays), "--speed", str(args.speed)
             )
         supervisor.start_all()
+        # The banner's URLs work once it shows: wait (a while) for the API to answer.
+        api_deadline = time.monotonic() + API_START_S
+        while not stopping and not answers(api_port) and time.monotonic() < api_deadline:
+            supervisor.poll()
+            time.sleep(0.2)
         say(
             _banner(
                 services.as_env(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 
 from parkstream.dev.seed import DEMO_TENANT
@@ -34,3 +35,15 @@ def loopback_port(preferred: int) -> int:
             probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+def answers(port: int, path: str = "/healthz") -> bool:
+    """Whether an HTTP server on 127.0.0.1:``port`` answers ``path`` with 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
