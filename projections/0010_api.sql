@@ -76,3 +76,7 @@ CREATE TABLE reservation_requests (
     created_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, request_id)
 );
+
+-- The API lists a tenant's bays in (site, code, id) order, a page at a time.
+CREATE INDEX spaces_listing ON spaces (tenant_id, site_id, code, space_id)
+    WHERE registered_at IS NOT NULL;
