@@ -42,7 +42,10 @@ const REQUIRED_HEADERS = [
 
 const { values: opts } = parseArgs({
   options: {
-    bootstrap: { type: "string", default: process.env.KAFKA_BOOTSTRAP ?? "localhost:9092" },
+    bootstrap: {
+      type: "string",
+      default: process.env.KAFKA_BOOTSTRAP ?? process.env.PARKSTREAM_KAFKA_BOOTSTRAP ?? "localhost:9092",
+    },
     prefix: { type: "string", default: process.env.PARKSTREAM_TOPIC_PREFIX ?? "parkstream" },
     schemas: {
       type: "string",
@@ -58,7 +61,8 @@ if (opts.help) {
   console.log(
     "usage: consume.mjs [--bootstrap HOST:PORT[,...]] [--prefix PREFIX] [--schemas DIR]\n" +
       "                   [--group GROUP] [--idle-exit SECONDS]\n" +
-      "env: KAFKA_BOOTSTRAP, PARKSTREAM_TOPIC_PREFIX, PARKSTREAM_SCHEMAS",
+      "env: KAFKA_BOOTSTRAP (else PARKSTREAM_KAFKA_BOOTSTRAP), PARKSTREAM_TOPIC_PREFIX,\n" +
+      "     PARKSTREAM_SCHEMAS",
   );
   process.exit(0);
 }
@@ -202,9 +206,12 @@ let last = Date.now();
 let joined = false;
 let stopping = false;
 
+let idleTimer;
+
 async function stop(code) {
   if (stopping) return;
   stopping = true;
+  clearInterval(idleTimer);
   await consumer.disconnect().catch(() => {});
   const sorted = Object.fromEntries(Object.entries(states).sort(([a], [b]) => a.localeCompare(b)));
   emit({ states: sorted, ...counts });
@@ -230,10 +237,7 @@ process.on("SIGINT", () => stop(130));
 process.on("SIGTERM", () => stop(143));
 if (opts["idle-exit"] !== undefined) {
   const idleMs = Number(opts["idle-exit"]) * 1000;
-  const timer = setInterval(async () => {
-    if (joined && Date.now() - last >= idleMs) {
-      clearInterval(timer);
-      await stop();
-    }
+  idleTimer = setInterval(() => {
+    if (joined && Date.now() - last >= idleMs) stop();
   }, 100);
 }

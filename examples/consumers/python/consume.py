@@ -11,7 +11,7 @@ Output, one JSON object a line on stdout:
 
 - ``{"space_id": ..., "state": ..., "from_state": ..., "at": ..., "event_id": ...}`` for
   every change of a bay;
-- with ``--idle-exit SECONDS``, after that long without a record, a last line
+- with ``--idle-exit SECONDS``, after that long without a record (or on Ctrl-C), a last line
   ``{"states": {space_id: state}, "records": n, "invalid": n, "duplicates": n,
   "headers_missing": n, "headers_wrong": n}`` and exit (1 if a record was invalid).
 
@@ -146,9 +146,9 @@ async def consume(args: argparse.Namespace) -> int:
                 for message in records:
                     last = loop.time()
                     handle(message, schemas, states, seen, counts)
-    finally:
+    finally:  # idle, or Ctrl-C: the summary either way
         await consumer.stop()
-    emit({"states": dict(sorted(states.items())), **counts})
+        emit({"states": dict(sorted(states.items())), **counts})
     return 1 if counts["invalid"] else 0
 
 
@@ -207,8 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--bootstrap",
-        default=os.environ.get("KAFKA_BOOTSTRAP", "localhost:9092"),
-        help="bootstrap servers, host:port[,host:port] (env KAFKA_BOOTSTRAP)",
+        default=os.environ.get(
+            "KAFKA_BOOTSTRAP", os.environ.get("PARKSTREAM_KAFKA_BOOTSTRAP", "localhost:9092")
+        ),
+        help="bootstrap servers, host:port[,host:port] "
+        "(env KAFKA_BOOTSTRAP, else PARKSTREAM_KAFKA_BOOTSTRAP)",
     )
     parser.add_argument(
         "--prefix",
