@@ -120,6 +120,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="wait at most S seconds after the last uplink for downlinks (30)",
     )
     parser.add_argument("--logs", type=Path, metavar="DIR", help="keep the processes' logs in DIR")
+    parser.add_argument(
+        "--fetch-wait-ms",
+        type=int,
+        metavar="MS",
+        help="what-if: every Kafka consumer (bridge, worker and the raw loop) waits at most MS "
+        "for a fetch, patched in when each process starts (the source is not changed); "
+        "Faust's consumers wait 1500 ms, the dev profile's 50 ms, and Tansu answers a "
+        "waiting fetch only when its wait is over",
+    )
 
 
 # --- latency figures -------------------------------------------------------------------------
@@ -387,6 +396,38 @@ def children(workdir: Path, env: dict[str, str], keep: Path | None) -> Iterator[
                 (keep / log.name).write_bytes(log.read_bytes())
 
 
+#: ``sitecustomize`` of the ``--fetch-wait-ms`` what-if: every aiokafka consumer of the
+#: process gets the given ``fetch_max_wait_ms`` (Faust's own is fixed at 1500 ms).
+FETCH_WAIT_PATCH = """\
+import aiokafka
+
+_init = aiokafka.AIOKafkaConsumer.__init__
+
+
+def _patched(self, *topics, **kwargs):
+    kwargs["fetch_max_wait_ms"] = {ms}
+    _init(self, *topics, **kwargs)
+
+
+aiokafka.AIOKafkaConsumer.__init__ = _patched
+"""
+
+
+def _python_path(*dirs: Path) -> str:
+    """``PYTHONPATH`` with ``dirs`` ahead of what this process was given."""
+    return os.pathsep.join(p for p in (*map(str, dirs), os.environ.get("PYTHONPATH", "")) if p)
+
+
+def _fetch_wait_patch(workdir: Path, ms: int | None) -> list[Path]:
+    """The directory holding the ``--fetch-wait-ms`` patch, if asked for (else nothing)."""
+    if ms is None:
+        return []
+    directory = workdir / "patch"
+    directory.mkdir()
+    (directory / "sitecustomize.py").write_text(FETCH_WAIT_PATCH.format(ms=int(ms)))
+    return [directory]
+
+
 def _child_env(extra: Mapping[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARKSTREAM_")}
     return {**env, **extra}
@@ -444,6 +485,7 @@ class Run:
     cpu_us: dict[str, float]  # CPU per uplink of each child process
     machine_busy: float | None
     details: list[str] = field(default_factory=list)
+    fetch_wait_ms: int | None = None  # the --fetch-wait-ms what-if, if on
 
     @property
     def delivered_rate(self) -> float:
@@ -567,9 +609,9 @@ def _echo_run(
     ]
     load = Load(args.bays, f"{bench_id}-{kind}")
     # The baselines' processes run this module: the repository root goes on their path.
-    root = str(Path(__file__).resolve().parents[1])
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-    env = _child_env({"PYTHONPATH": path})
+    root = Path(__file__).resolve().parents[1]
+    patch = _fetch_wait_patch(workdir, args.fetch_wait_ms)
+    env = _child_env({"PYTHONPATH": _python_path(*patch, root)})
     with children(workdir, env, args.logs and args.logs / kind) as group:
         module = [sys.executable, "-m", "bench.e2e"]
         group.start("edge", [*module, "edge", *common, *(["--direct"] if kind == "mqtt" else [])])
@@ -606,6 +648,8 @@ def _parkstream_run(args: argparse.Namespace, brokers: Brokers, tmp: Path, bench
         "PARKSTREAM_STATE_DIR": str(workdir / "state"),
         "PARKSTREAM_LOG_FORMAT": "json",
     }
+    if patch := _fetch_wait_patch(workdir, args.fetch_wait_ms):
+        base["PYTHONPATH"] = _python_path(*patch)
     lights = load.lights
     with children(workdir, _child_env(base), args.logs and args.logs / "parkstream") as group:
         for name in ("bridge", "worker"):
@@ -628,6 +672,7 @@ def _parkstream_run(args: argparse.Namespace, brokers: Brokers, tmp: Path, bench
                 lambda sent, received: match_by_colour(sent, received, lights),
             )
             after = {name: scrape(port) for name, port in ports.items()}
+    run.fetch_wait_ms = args.fetch_wait_ms
     run.details = [f"ready (every light free) {ready:.1f} s after the processes started"]
     run.details += _stages(before, after)
     return run
@@ -671,6 +716,8 @@ def run(args: argparse.Namespace) -> list[Result]:
             f"load: {args.rate:,.0f} uplinks/s for {args.seconds:.0f} s over {args.bays} bays "
             f"(each bay flips every {args.bays / args.rate:.1f} s)"
         )
+        if args.fetch_wait_ms is not None:
+            print(f"what-if: every Kafka consumer's fetch_max_wait_ms is {args.fetch_wait_ms}")
         runs: dict[str, Run] = {}
         for kind in baselines:
             runs[kind] = _echo_run(kind, args, brokers, Path(tmp), bench_id)
@@ -685,6 +732,8 @@ def results(runs: Mapping[str, Run]) -> list[Result]:
     ours = runs["parkstream"]
     raw = runs.get("raw")
     parts = [f"{len(ours.paced.sent)} uplinks at {ours.offered:,.0f}/s"]
+    if ours.fetch_wait_ms is not None:
+        parts.append(f"what-if: consumers' fetch_max_wait_ms {ours.fetch_wait_ms}")
     for kind in ("parkstream", "raw", "mqtt"):
         if kind in runs:
             m = runs[kind].matched
