@@ -7,8 +7,9 @@ outputs (space events, downlinks, registry changes) to the same topics of their 
 
 - ``worker``: the real app of ``parkstream worker`` (:func:`parkstream.worker.app.create_worker`,
   ``ticks=False``), in this process: agents route, forward and fold, the ``spaces`` table with
-  its changelog, batches of ``take_events``, outputs flushed before the table writes. Only its
-  fold agent has work: the inputs are already routed. Routing is a separate stage of its
+  its changelog, the fold topic's records in batches of a fetch (its batching consumer), outputs
+  flushed before the table writes. Only its
+  fold has work: the inputs are already routed. Routing is a separate stage of its
   own (a device lookup per event); pre-producing the routed inputs measures the fold stage,
   which is what the two baselines do, and what the issue's figures are about.
 - ``naive``: a Faust agent as one would first write it: one event at a time
@@ -37,11 +38,8 @@ broker's ListOffsets answers stay right for Faust's changelog recovery) applies 
 Faust apps and makes Faust's producer slow; ``--faust-batches`` gives both Faust apps
 Faust's default batch size (16 KiB, the production setting) instead.
 
-``--patch outputs,changelog,window`` also runs the worker with proposed changes of
-``src/parkstream/worker/app.py`` patched in at run time (see :data:`PATCHES`; the source is
-not changed), so each can be measured before it is made. ``--profile FILE`` samples the
-worker, the naive agent and the last patched worker with py-spy and prints where the CPU
-goes per input.
+``--profile FILE`` samples the worker and the naive agent with py-spy and prints where the
+CPU goes per input.
 
 Workload: ``--bays`` bays of one tenant, each registered with a parking sensor and a light;
 then a stream of sensor readings (every bay in turn, in a shuffled order, about 30 % of the
@@ -72,7 +70,7 @@ import tempfile
 import time
 import warnings
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -442,169 +440,41 @@ def counter_total(metric: Any) -> int:
 
 
 async def worker_run(
-    settings: Settings,
-    workload: Workload,
-    budget_s: float,
-    *,
-    patches: frozenset[str] = frozenset(),
+    settings: Settings, workload: Workload, budget_s: float, *, batches: bool = False
 ) -> Run:
-    """The real ``parkstream worker`` app in this process (with ``patches`` applied)."""
-    from parkstream.worker import app as app_module
+    """The real ``parkstream worker`` app in this process."""
+    from parkstream.worker.app import create_worker
 
     metrics = WorkerMetrics()
-    saved = (app_module.BATCH_MAX, app_module.BATCH_WITHIN_S)
-    if "window" in patches:
-        app_module.BATCH_MAX, app_module.BATCH_WITHIN_S = WINDOW_PATCH
+    worker = create_worker(settings, datadir=settings.state_dir, metrics=metrics, ticks=False)
+    if batches:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # set before the producer exists: it takes effect
+            worker.app.conf.producer_max_batch_size = FAUST_DEFAULT_BATCH
+    run, clock = Run("worker" + (" +batches" if batches else ""), len(workload.records)), Clock()
+    fold = worker.fold
+
+    async def timed_fold(messages: Any) -> None:  # the consumer calls worker.fold(messages)
+        clock.mark()
+        await fold(messages)
+
+    worker.fold = timed_fold  # type: ignore[method-assign]
+    anomalies: list[str] = []
+    worker.on_fatal = anomalies.append  # in-process: record, do not exit
+    await worker.app.start()
     try:
-        worker = app_module.create_worker(
-            settings, datadir=settings.state_dir, metrics=metrics, ticks=False
-        )
-        if "batches" in patches:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # set before the producer exists: it takes effect
-                worker.app.conf.producer_max_batch_size = FAUST_DEFAULT_BATCH
-        kind = "worker" + "".join(f" +{p}" for p in sorted(patches))
-        run, clock = Run(kind, len(workload.records)), Clock()
-        outputs = OutputProducer(settings) if "outputs" in patches else None
-        changelog = Changelog(worker) if "changelog" in patches else None
-        fold = worker.fold
-
-        async def timed_fold(events: Any) -> None:  # the agent calls worker.fold(events)
-            clock.mark()
-            if outputs is None and changelog is None:
-                await fold(events)
-            else:
-                await patched_fold(worker, outputs, changelog, events)
-
-        worker.fold = timed_fold  # type: ignore[method-assign]
-        anomalies: list[str] = []
-        worker.on_fatal = anomalies.append  # in-process: record, do not exit
-        if outputs is not None:
-            await outputs.start()
-            worker.send = outputs.send_all  # type: ignore[method-assign]
-        await worker.app.start()
-        try:
-            await measure(run, clock, lambda: counter_total(metrics.inputs), budget_s)
-            emitted = counter_total(metrics.outputs)
-            batches = next(iter(metrics.batch_size.collect())).samples
-            count = next(s.value for s in batches if s.name.endswith("_count"))
-            total = next(s.value for s in batches if s.name.endswith("_sum"))
-            run.note = f"{emitted} events, {total / max(1, count):.0f} inputs per batch"
-            if anomalies:
-                run.note += f"; CONSUMER ANOMALY: {anomalies[0]}"
-                run.done = 0  # not a valid run
-        finally:
-            await worker.app.stop()
-            if outputs is not None:
-                await outputs.stop()
+        await measure(run, clock, lambda: counter_total(metrics.inputs), budget_s)
+        emitted = counter_total(metrics.outputs)
+        sizes = next(iter(metrics.batch_size.collect())).samples
+        count = next(s.value for s in sizes if s.name.endswith("_count"))
+        total = next(s.value for s in sizes if s.name.endswith("_sum"))
+        run.note = f"{emitted} events, {total / max(1, count):.0f} inputs per batch"
+        if anomalies:
+            run.note += f"; CONSUMER ANOMALY: {anomalies[0]}"
+            run.done = 0  # not a valid run
     finally:
-        app_module.BATCH_MAX, app_module.BATCH_WITHIN_S = saved
+        await worker.app.stop()
     return run
-
-
-# --- proposed changes of the worker, patched in at run time (src/ is not changed) -----------
-
-PATCHES = {
-    "batches": "Faust's default producer_max_batch_size (16 KiB, the production setting) "
-    "instead of the test profile's one record per batch",
-    "outputs": "the fold's outputs (space events, downlinks, registry changes) go through a "
-    "dedicated aiokafka producer (linger 5 ms, 1 MiB batches) that is flushed per batch, "
-    "instead of Faust's topic.send and app.producer.flush(); Faust's producer then carries "
-    "only the tables' changelogs",
-    "changelog": "bay states go into the table's store (spaces.data[...]) and their changelog "
-    "records straight to Faust's aiokafka producer (app.producer.send: the same topic, "
-    "partition, key and value bytes Table.__setitem__ would send), acknowledged before the "
-    "next batch, instead of Table.__setitem__ -> send_soon -> Faust's producer buffer (one "
-    "task publishing one message at a time; over 100 pending, consumption stops)",
-    "window": "take_events(5000, within=0.05) and a 20000-event stream buffer instead of "
-    "(1000, 0.01) and 4000",
-}
-WINDOW_PATCH = (5000, 0.05)
-
-
-class OutputProducer:
-    """The proposed dedicated producer of the worker's outputs (see PATCHES["outputs"])."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.producer = AIOKafkaProducer(**aiokafka_producer_kwargs(settings, **RAW_PRODUCER))
-        self.names = {spec: settings.topic(spec) for spec in (*OUTPUT_TOPICS, INPUT_TOPIC)}
-
-    async def start(self) -> None:
-        await self.producer.start()
-
-    async def stop(self) -> None:
-        await self.producer.stop()
-
-    async def send_all(self, outputs: Sequence[Output]) -> None:
-        """Send every output without awaiting each; return when Kafka acknowledged all."""
-        send, names = self.producer.send, self.names
-        for out in outputs:
-            await send(names[out.topic], out.value, key=out.key)
-        await self.producer.flush()
-
-
-async def patched_fold(
-    worker: Any, outputs: OutputProducer | None, changelog: Changelog | None, events: Sequence[Any]
-) -> None:
-    """``Worker.fold`` with the "outputs" and/or "changelog" patches; otherwise the same."""
-    from parkstream.worker.app import _source, as_current
-
-    worker.check_order(events)
-    started = time.perf_counter()
-    result = fold_batch(((e.value, _source(e)) for e in events), worker.load)
-    if outputs is not None:
-        await outputs.send_all(result.outputs)  # durable before the states that imply them
-    else:
-        await worker.send(result.outputs)
-        await worker.app.producer.flush()
-    last = {}
-    for e in events:
-        if isinstance(e.key, bytes | str):
-            last[e.key.decode() if isinstance(e.key, bytes) else e.key] = e
-    if changelog is not None:
-        await changelog.write(result.states, last, events[-1])
-        for sid, state in result.states.items():
-            worker.index(sid, state)
-    else:
-        for sid, state in result.states.items():
-            with as_current(last.get(sid, events[-1])):
-                worker.spaces[sid] = state
-            worker.index(sid, state)
-    m = worker.metrics
-    for t, n in result.inputs_by_type.items():
-        m.inputs.labels(t).inc(n)
-    for t, n in result.outputs_by_type.items():
-        m.outputs.labels(t).inc(n)
-    if result.rejected:
-        m.rejected.labels("fold").inc(result.rejected)
-    m.batch_size.observe(len(events))
-    m.fold_seconds.observe((time.perf_counter() - started) / max(1, len(events)))
-
-
-class Changelog:
-    """The proposed table write (see PATCHES["changelog"]): the store, then the changelog
-    record Faust would send, through its producer without its per-message machinery."""
-
-    def __init__(self, worker: Any) -> None:
-        self.table = worker.spaces
-        self.app = worker.app
-        self.pending: list[Any] = []
-
-    async def write(self, states: dict[str, Space], last: dict[str, Any], default: Any) -> None:
-        if self.pending:  # the previous batch's records: acknowledged before this batch's
-            await asyncio.gather(*self.pending)
-        table, app = self.table, self.app
-        topic = table.changelog_topic.get_topic_name()
-        dumps_key, dumps_value = app.serializers.dumps_key, app.serializers.dumps_value
-        send = app.producer.send
-        pending = []
-        for sid, state in states.items():
-            partition = last.get(sid, default).message.partition
-            table.data[sid] = state  # what Table.__setitem__ does besides the changelog
-            key = dumps_key(table.key_type, sid, serializer=table.key_serializer)
-            value = dumps_value(table.value_type, state, serializer=table.value_serializer)
-            pending.append(await send(topic, key, value, partition, None, None))
-        self.pending = pending
 
 
 def create_naive(settings: Settings, clock: Clock) -> tuple[Any, list[int]]:
@@ -654,7 +524,7 @@ def create_naive(settings: Settings, clock: Clock) -> tuple[Any, list[int]]:
             state, events = decide_and_evolve(state, inp, inp.recorded_at, source)
             spaces[sid] = state
             for out in outputs_for(events, state):
-                await outputs[out.topic].send(key=out.key, value=out.value)
+                await outputs[out.topic].send(key=out.key, value=out.value, headers=out.headers)
             done[0] += 1
 
     return app, done
@@ -715,7 +585,7 @@ async def raw_loop(settings: Settings, clock: Clock, done: list[int], outputs: l
             result = fold_batch(records, states.get)
             states.update(result.states)
             for out in result.outputs:
-                await producer.send(names[out.topic], out.value, key=out.key)
+                await producer.send(names[out.topic], out.value, key=out.key, headers=out.headers)
             await producer.flush()
             done[0] += len(records)
             outputs[0] += len(result.outputs)
@@ -798,15 +668,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bays", type=int, default=1000, help="bays (1000; 3 set-up inputs each)")
     parser.add_argument("--rounds", type=int, default=1, help="runs of each variant (1)")
     parser.add_argument(
-        "--patch",
-        action="append",
-        default=[],
-        type=patch_set,
-        metavar="NAME[,NAME...]",
-        help="also run the worker with these changes patched in at run time (repeatable): "
-        + "; ".join(f"{name}: {text}" for name, text in PATCHES.items()),
-    )
-    parser.add_argument(
         "--faust-batches",
         action="store_true",
         help="every Faust app (naive and worker) with Faust's default producer batch size "
@@ -822,23 +683,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile",
         type=Path,
         metavar="FILE",
-        help="then run the worker, the naive agent and the worker with the last --patch once "
-        "more each under py-spy, write their collapsed stacks to FILE (FILE-naive, "
-        "FILE-patched) and print where the CPU goes per input",
+        help="then run the worker and the naive agent once more each under py-spy, write "
+        "their collapsed stacks to FILE (FILE-naive) and print where the CPU goes per input",
     )
     parser.add_argument(
         "--budget", type=float, default=120.0, metavar="S", help="give up a run after S s (120)"
     )
-
-
-def patch_set(text: str) -> frozenset[str]:
-    names = frozenset(n.strip() for n in text.split(",") if n.strip())
-    unknown = names - set(PATCHES)
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown patch {', '.join(sorted(unknown)) or text!r}; known: {', '.join(PATCHES)}"
-        )
-    return names
 
 
 def quiet_logs() -> None:
@@ -859,15 +709,15 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
 @dataclass(frozen=True)
 class Variant:
     base: str  # raw, naive or worker
-    patches: frozenset[str] = frozenset()
+    batches: bool = False  # Faust's default producer batches (--faust-batches)
 
     @property
     def kind(self) -> str:
-        return self.base + "".join(f" +{p}" for p in sorted(self.patches))
+        return self.base + (" +batches" if self.batches else "")
 
     @property
     def slug(self) -> str:
-        return "-".join([self.base, *sorted(self.patches)])
+        return self.base + ("-batches" if self.batches else "")
 
 
 def run(args: argparse.Namespace) -> list[Result]:
@@ -879,9 +729,8 @@ def run(args: argparse.Namespace) -> list[Result]:
     fold = fold_alone(workload)
     print(f"without Kafka: decider alone {decider:,.0f} {UNIT}, fold_batch {fold:,.0f} {UNIT}")
     bench_id = secrets.token_hex(3)
-    base = frozenset({"batches"}) if args.faust_batches else frozenset()
-    variants = [Variant("raw"), Variant("naive", base), Variant("worker", base)]
-    variants += [Variant("worker", base | patches) for patches in dict.fromkeys(args.patch)]
+    batches = args.faust_batches
+    variants = [Variant("raw"), Variant("naive", batches), Variant("worker", batches)]
     runs: list[Run] = []
     with (
         tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp,
@@ -914,8 +763,8 @@ async def run_variant(
     if variant.base == "raw":
         return await raw_run(settings, workload, budget_s)
     if variant.base == "naive":
-        return await naive_run(settings, workload, budget_s, batches="batches" in variant.patches)
-    return await worker_run(settings, workload, budget_s, patches=variant.patches)
+        return await naive_run(settings, workload, budget_s, batches=variant.batches)
+    return await worker_run(settings, workload, budget_s, batches=variant.batches)
 
 
 async def _one(variant: Variant, settings: Settings, workload: Workload, budget_s: float) -> Run:
@@ -931,11 +780,11 @@ def best(runs: list[Run], kind: str) -> Run | None:
 def results(
     runs: list[Run], variants: list[Variant], decider: float, fold: float, workload: Workload
 ) -> list[Result]:
-    _, naive_v, worker_v, *patched_v = variants
+    _, naive_v, worker_v = variants
     worker, naive, raw = best(runs, worker_v.kind), best(runs, naive_v.kind), best(runs, "raw")
     batching = (
         "Faust's default producer batches"
-        if "batches" in worker_v.patches
+        if worker_v.batches
         else "test profile: Faust one record per producer batch"
     )
     out: list[Result] = []
@@ -970,21 +819,6 @@ def results(
                 "raw: consume -> fold_batch -> produce, no changelog, batched producer",
             )
         )
-    for variant in patched_v:
-        patched = best(runs, variant.kind)
-        if patched is not None and naive is not None:
-            out.append(
-                Result(
-                    variant.kind,
-                    patched.rate,
-                    UNIT,
-                    naive.rate,
-                    GOAL_VS_NAIVE,
-                    f"vs {naive.kind}; proposed changes patched in at run time; "
-                    f"{patched.cpu_us:.0f} us CPU/input"
-                    + (f"; {patched.rate / raw.rate:.2f} of the raw loop" if raw else ""),
-                )
-            )
     out.append(
         Result(
             "decider alone",
@@ -1018,7 +852,6 @@ STAGES: list[tuple[str, Callable[[str], bool]]] = [
     ("metrics (prometheus_client)", lambda f: "(prometheus_client/" in f),
     ("worker: own code (app.py)", lambda f: "(parkstream/worker/" in f),
     ("naive agent: own loop", lambda f: f.startswith("create_naive.<locals>.fold ")),
-    ("bench: patched fold/send", lambda f: f.startswith(("patched_", "OutputProducer."))),
     ("Faust: streams, conductor, events", lambda f: "(faust/" in f),
     ("mode: services, threads", lambda f: "(mode/" in f),
 ]
@@ -1035,12 +868,10 @@ def profile_runs(
     budget_s: float,
     variants: list[Variant],
 ) -> None:
-    """The worker, the naive agent and the last patched worker (if any) once more each under
-    py-spy; stacks in ``path``, ``path``-naive, ``path``-patched."""
-    _, naive, worker, *patched = variants
-    chosen = [("worker", worker), ("naive", naive)] + (
-        [("patched", patched[-1])] if patched else []
-    )
+    """The worker and the naive agent once more each under py-spy; stacks in ``path`` and
+    ``path``-naive."""
+    _, naive, worker = variants
+    chosen = [("worker", worker), ("naive", naive)]
     profiles: dict[str, tuple[Run, Profile | None]] = {}
     for label, variant in chosen:
         suffix = "" if label == "worker" else f"-{label}"
