@@ -448,3 +448,71 @@ async def test_another_tenant_sees_nothing(stack: ApiStack, acme: dict[str, Any]
         assert body["archived"] is False
         policy = (await c.get("/v1/display-policy")).json()
         assert policy["policy"]["version"] != 7
+
+
+async def test_orphans_archive_and_restore(stack: ApiStack, acme: dict[str, Any]) -> None:
+    space = acme["spaces"][1]
+    for eui in ("a840410000000001", "a840410000000002"):
+        await stack.db.execute(
+            "INSERT INTO orphan_devices (dev_eui, first_seen_at, last_seen_at, application_id, "
+            "device_name) VALUES ($1, now(), now(), 'app-acme', 'found in the field')",
+            eui,
+        )
+    await stack.db.execute(
+        "INSERT INTO orphan_devices (dev_eui, first_seen_at, last_seen_at, application_id) "
+        "VALUES ('a840410000000003', now(), now(), 'app-of-someone-else')"
+    )
+    async with stack.client(acme["admin"]) as c:
+        seen = {o["dev_eui"] for o in (await c.get("/v1/orphan-devices")).json()}
+        assert {"a840410000000001", "a840410000000002"} <= seen
+        assert "a840410000000003" not in seen
+        r = await c.post("/v1/orphan-devices/A8-40-41-00-00-00-00-01/dismiss")
+        assert r.status_code == 204
+        r = await c.post(
+            "/v1/orphan-devices/a840410000000002/assign",
+            json={"space_id": space, "role": "sensor"},
+        )
+        assert r.status_code == 202, r.text
+        assert (await c.post("/v1/orphan-devices/a840410000000003/dismiss")).status_code == 404
+
+        async def assigned() -> Any:
+            body = (await c.get(f"/v1/spaces/{space}")).json()
+            return (body.get("sensor") or {}).get("dev_eui") == "a840410000000002"
+
+        await until("the orphan is the bay's sensor", assigned)
+        left = {o["dev_eui"] for o in (await c.get("/v1/orphan-devices")).json()}
+        assert not left & {"a840410000000001", "a840410000000002"}
+
+        # A code is unique within its site, also when it changes.
+        r = await c.patch(f"/v1/spaces/{space}", json={"code": "b1"})
+        assert r.status_code == 409
+        r = await c.patch(f"/v1/spaces/{space}", json={"code": "b20", "name": " Bay twenty "})
+        assert r.status_code == 202
+
+        async def renamed() -> Any:
+            body = (await c.get(f"/v1/spaces/{space}")).json()
+            return body if body["code"] == "B20" else None
+
+        body = await until("the new code", renamed)
+        assert body["name"] == "Bay twenty"
+
+        r = await c.post(
+            f"/v1/spaces/{space}/archive", json={"reason": "resurfacing", "force": True}
+        )
+        assert r.status_code == 202
+
+        async def archived() -> Any:
+            body = (await c.get(f"/v1/spaces/{space}")).json()
+            return body if body["archived"] and body["state"] == "ARCHIVED" else None
+
+        body = await until("the bay archived", archived)
+        assert body["archive_reason"] == "resurfacing"
+        listed = (await c.get("/v1/spaces", params={"archived": "true"})).json()["items"]
+        assert [s["space_id"] for s in listed] == [space]
+        assert (await c.post(f"/v1/spaces/{space}/restore", json={})).status_code == 202
+
+        async def restored() -> Any:
+            body = (await c.get(f"/v1/spaces/{space}")).json()
+            return not body["archived"] and body["state"] != "ARCHIVED"
+
+        await until("the bay restored", restored)

@@ -126,6 +126,7 @@ async def test_the_fuzzer_finds_no_server_error(settings: Settings, tmp_path: Pa
             str(tmp_path),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            cwd=tmp_path,  # schemathesis keeps its example database in the working directory
         )
         out, _ = await asyncio.wait_for(run.communicate(), 900)
         output = out.decode(errors="replace")
