@@ -1,17 +1,18 @@
-"""Records grouped into one Kafka produce batch per partition, then sent together.
+"""Records appended to one open Kafka produce batch per partition.
 
 ``AIOKafkaProducer.send`` costs a coroutine, a partitioner call and a future for every
-record; the bridge produces what a burst of MQTT messages yields, so it builds the
-batches itself (``create_batch``/``send_batch``) and waits for one future per batch.
+record. The bridge builds the batches itself instead (``create_batch``/``send_batch``):
+a batch is submitted when its first record is appended and left open, so the records
+that arrive while it waits for the sender (its linger time, or the request in flight)
+join it, as ``send`` would have done; the sender closes it when it takes it. Each
+record is then covered by its batch's one future.
 
 Records go to the partition the producer's default partitioner would pick for their
-key (murmur2, as the Java client), so one device's records stay on one partition and,
-appended in arrival order, in order. Batches are closed before they are submitted:
-a closed batch does not linger, the burst is the batch. aiokafka keeps at most one
-batch per partition queued and one request per broker in flight, so a later batch of
-a partition never overtakes an earlier one; ``send`` waits while the previous batch
-of the same partition has not been taken, which holds the reader back when Kafka is
-slower than MQTT.
+key (murmur2, as the Java client), so one device's records stay on one partition in
+the order they were appended. aiokafka keeps at most one batch per partition queued
+and one request per broker in flight, so a later batch of a partition never overtakes
+an earlier one; submitting a batch waits while a full one of the same partition has
+not been taken yet, which holds the reader back when Kafka is slower than MQTT.
 """
 
 from __future__ import annotations
@@ -28,43 +29,36 @@ MAX_CACHED_KEYS = 100_000
 
 
 class PartitionBatches:
-    """One burst's records, by topic and partition, in the order they were added."""
+    """The open batch of each topic partition, and the future that covers its records."""
 
-    def __init__(self, producer: Any, partitions: PartitionCache) -> None:
+    def __init__(self, producer: Any) -> None:
         self.producer = producer
-        self.partitions = partitions
-        self._open: dict[tuple[str, int], Any] = {}
-        self._full: list[tuple[str, int, Any]] = []
-        self.records = 0
+        self.partitions = PartitionCache(producer)
+        self._open: dict[tuple[str, int], tuple[Any, asyncio.Future[Any]]] = {}
 
-    async def add(self, topic: str, key: bytes, value: bytes, headers: Headers) -> None:
+    async def add(
+        self, topic: str, key: bytes, value: bytes, headers: Headers
+    ) -> asyncio.Future[Any]:
+        """Append a record; the future is done when Kafka acknowledged its batch."""
         partition = await self.partitions.of(topic, key)
         tp = (topic, partition)
-        batch = self._open.get(tp)
-        if batch is None:
-            batch = self._open[tp] = self.producer.create_batch()
+        current = self._open.get(tp)
+        if current is not None:
+            batch, pending = current
+            # A batch the sender took (or failed) is closed: append returns None.
+            if not pending.done() and batch.append(
+                timestamp=None, key=key, value=value, headers=headers
+            ):
+                return pending
+        batch = self.producer.create_batch()
         if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
-            # Full: it goes out before the next one of its partition.
-            self._full.append((topic, partition, batch))
-            batch = self._open[tp] = self.producer.create_batch()
-            if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
-                raise MessageSizeTooLargeError(f"a record of {len(value)} bytes exceeds a batch")
-        self.records += 1
-
-    async def send(self) -> list[asyncio.Future[Any]]:
-        """Submit every batch (full ones first, each partition in order); their futures."""
-        futures: list[asyncio.Future[Any]] = []
-        for topic, partition, batch in [
-            *self._full,
-            *((topic, partition, batch) for (topic, partition), batch in self._open.items()),
-        ]:
-            batch.close()
-            future = await self.producer.send_batch(batch, topic, partition=partition)
-            future.add_done_callback(_retrieve)
-            futures.append(future)
-        self._full.clear()
-        self._open.clear()
-        return futures
+            raise MessageSizeTooLargeError(f"a record of {len(value)} bytes exceeds a batch")
+        future: asyncio.Future[Any] = await self.producer.send_batch(
+            batch, topic, partition=partition
+        )
+        future.add_done_callback(_retrieve)
+        self._open[tp] = (batch, future)
+        return future
 
 
 class PartitionCache:
@@ -88,7 +82,7 @@ class PartitionCache:
         return partition
 
     async def refresh(self) -> None:
-        """Forget topics whose partition count changed (call once per burst)."""
+        """Forget topics whose partitions changed (call now and then, e.g. once per burst)."""
         for topic, (partitions, _) in list(self._known.items()):
             if sorted(await self.producer.partitions_for(topic)) != partitions:
                 del self._known[topic]

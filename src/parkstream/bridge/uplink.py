@@ -5,10 +5,10 @@ record produced from it, and acknowledgements go out in the order the messages c
 (MQTT requires it). A crash at any point therefore loses nothing: the broker
 redelivers what was not acknowledged, and the repeat carries the same event ids.
 
-Messages are taken in bursts (what has arrived, up to :data:`DRAIN_BURST`): the
-records of a burst go to Kafka as one batch per partition (``batches.py``), and the
-burst is acknowledged, in order, once Kafka acknowledged all of its batches. Every
-record carries the CloudEvents headers of its type.
+Messages are taken in bursts (what has arrived, up to :data:`DRAIN_BURST`); their
+records are appended to open per-partition produce batches (``batches.py``), and a
+burst is acknowledged, in order, once Kafka acknowledged every batch holding one of
+its records. Every record carries the CloudEvents headers of its type.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import aiomqtt
 
 from parkstream.bridge import mqtt
-from parkstream.bridge.batches import PartitionBatches, PartitionCache
+from parkstream.bridge.batches import PartitionBatches
 from parkstream.bridge.metrics import BridgeMetrics
 from parkstream.bridge.state import BridgeState
 from parkstream.decoders.registry import DecoderRegistry
@@ -79,11 +79,12 @@ class UplinkPump:
         self.metrics = metrics
         self.clock = clock
         self.max_in_flight = max_in_flight
-        self._partitions = PartitionCache(producer)
+        self._batches = PartitionBatches(producer)
         self._in_flight_keys: set[str] = set()
 
     async def run(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         """Pump until ``stop`` is set (then drain what is in flight) or a broker fails."""
+        self._batches = PartitionBatches(self.producer)  # nothing left over from a failure
         queue: asyncio.Queue[_Burst | None] = asyncio.Queue(
             max(1, self.max_in_flight // DRAIN_BURST)
         )
@@ -119,8 +120,8 @@ class UplinkPump:
         """Parse a burst of messages and submit what they yield; Kafka acknowledges later."""
         received = time.monotonic()
         recorded_at = self.clock()
-        await self._partitions.refresh()
-        batches = PartitionBatches(self.producer, self._partitions)
+        await self._batches.partitions.refresh()
+        futures: dict[asyncio.Future[Any], None] = {}  # in order, once each
         results: list[ParseResult] = []
         events: list[str] = []
         for message in messages:
@@ -133,14 +134,13 @@ class UplinkPump:
             result = parse_message(topic, payload, recorded_at=recorded_at, decoders=self.decoders)
             result = self._deduplicated(result)
             if result.outcome == "accepted":
-                await self._accepted(batches, result)
+                await self._accepted(futures, result)
             elif result.outcome == "rejected":
-                await self._rejected(batches, result, topic, payload, recorded_at)
+                await self._rejected(futures, result, topic, payload, recorded_at)
             results.append(result)
             events.append(topic.rsplit("/", 1)[-1])
-        futures = await batches.send()
         self.metrics.in_flight.inc(len(messages))
-        return _Burst(messages, results, events, futures, received)
+        return _Burst(messages, results, events, list(futures), received)
 
     def _deduplicated(self, result: ParseResult) -> ParseResult:
         dedup_key = result.dedup_key
@@ -152,11 +152,14 @@ class UplinkPump:
             self._in_flight_keys.add(dedup_key)
         return result
 
-    async def _accepted(self, batches: PartitionBatches, result: ParseResult) -> None:
+    async def _accepted(
+        self, futures: dict[asyncio.Future[Any], None], result: ParseResult
+    ) -> None:
         for record in result.events:
             key = (record.dev_eui or "").encode()
             headers = cloudevents.headers(record, DEVICE_EVENTS)
-            await batches.add(self.device_topic, key, encode(record), headers)
+            future = await self._batches.add(self.device_topic, key, encode(record), headers)
+            futures[future] = None
         first = result.events[0] if result.events else None
         device = getattr(getattr(first, "data", None), "device", None)
         if first is not None and first.dev_eui and device is not None and device.application_id:
@@ -164,7 +167,7 @@ class UplinkPump:
 
     async def _rejected(
         self,
-        batches: PartitionBatches,
+        futures: dict[asyncio.Future[Any], None],
         result: ParseResult,
         topic: str,
         payload: bytes,
@@ -180,7 +183,10 @@ class UplinkPump:
             origin_topic=topic,
         )
         headers = cloudevents.headers(record, DEADLETTER)
-        await batches.add(self.deadletter_topic, topic.encode(), encode(record), headers)
+        future = await self._batches.add(
+            self.deadletter_topic, topic.encode(), encode(record), headers
+        )
+        futures[future] = None
         log.info("uplink rejected", topic=topic, reason=result.reason, detail=result.detail)
 
     async def _ack(self, client: aiomqtt.Client, queue: asyncio.Queue[_Burst | None]) -> None:
