@@ -35,6 +35,7 @@ from parkstream.ingest.chirpstack import parse_v4
 from parkstream.ingest.chirpstack_pb import protobuf_to_json
 from parkstream.ingest.chirpstack_v3 import parse_v3
 from parkstream.ingest.envelopes import Message, refused
+from parkstream.ingest.fast_path import common_uplink
 from parkstream.ingest.limits import DEFAULT_LIMITS, Limits, check_tree, within_limits_by_size
 from parkstream.ingest.result import ParseResult, Rejected
 from parkstream.ingest.topics import Topic, TopicProblem, parse_topic
@@ -100,6 +101,10 @@ def _parse(
         _checked(doc, limits)
     if dialect_hint == "v3_json" or (dialect_hint is None and _looks_v3(doc, where)):
         return parse_v3(doc, msg)
+    if where.event == "up":
+        common = common_uplink(doc, msg)  # the usual uplink in one pass; None: read it fully
+        if common is not None:
+            return common
     return parse_v4(doc, msg)
 
 
