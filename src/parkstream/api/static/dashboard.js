@@ -363,14 +363,27 @@ async function follow() {
   }
 }
 
-function start() {
+async function start() {
   if (!key) {
     $("nokey").hidden = false;
     setLive(false, "no API key");
     return;
   }
-  follow();
   refreshChart();
+  // A first picture from plain requests (a proxy may hold back the stream's first bytes),
+  // then the live stream, which starts with a snapshot of its own.
+  try {
+    const [first, counters] = await Promise.all([api("/dashboard/bays"), api("/dashboard/counters")]);
+    onEvent("snapshot", first);
+    showCounters(counters);
+  } catch (error) {
+    if (error instanceof HttpError && (error.status === 401 || error.status === 403)) {
+      setLive(false, "stopped");
+      showError(`The API key was refused: ${error.message}`);
+      return;
+    }
+  }
+  follow();
 }
 
 start();
