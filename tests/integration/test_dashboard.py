@@ -20,7 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-pytestmark = pytest.mark.integration
+from parkstream.api.dashboard import light_of
+from parkstream.domain.display import DEFAULT_POLICY
+from parkstream.domain.states import SpaceState
 
 BAYS = 12
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -169,6 +171,31 @@ def png_pixels(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
 # --- the test --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("state", "shown"),
+    [
+        (SpaceState.FREE, {"colour": "#00ff00", "blink": False}),
+        (SpaceState.OCCUPIED, {"colour": "#ff0000", "blink": False}),
+        (SpaceState.RESERVED, {"colour": "#ff3200", "blink": False}),
+        (SpaceState.RESERVED_SOON, {"colour": "#ffff00", "blink": True}),
+        (SpaceState.MAINTENANCE, {"colour": "#0000ff", "blink": False}),
+        (SpaceState.ARCHIVED, {"colour": "#000000", "blink": False}),
+    ],
+)
+def test_a_bay_is_drawn_in_the_colour_its_kuando_frame_shows(
+    state: SpaceState, shown: dict[str, object]
+) -> None:
+    # Kuando frames are [R, B, G, on, off]: blue comes before green.
+    assert light_of(DEFAULT_POLICY.frame_for(state).hex) == shown
+
+
+def test_a_frame_that_is_no_colour_frame_draws_no_colour() -> None:
+    assert light_of(None) is None
+    assert light_of("00ff") is None
+    assert light_of("zz00ff0000") is None
+
+
+@pytest.mark.integration
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian: apt-get install chromium)")
 def test_dashboard_shows_every_bay_coloured_as_its_light(tmp_path: Path) -> None:
     log = tmp_path / "dev.log"
