@@ -149,8 +149,9 @@ def raw_main() -> None:
 
     url, port = sys.argv[1], int(sys.argv[2])
     state: dict[str, Any] = {}
-    list_sql = (  # noqa: S608 - constant fragments; the tenant is a bind parameter
-        "WITH page AS (SELECT * FROM spaces s WHERE s.tenant_id = $1 "
+    # Constant fragments only; the tenant is a bind parameter.
+    list_sql = (
+        "WITH page AS (SELECT * FROM spaces s WHERE s.tenant_id = $1 "  # noqa: S608
         "AND s.registered_at IS NOT NULL ORDER BY s.site_id, s.code, s.space_id LIMIT 51) "
         f"SELECT {SPACE_COLUMNS} FROM page s LEFT JOIN space_states st "
         "ON st.tenant_id = s.tenant_id AND st.space_id = s.space_id "
