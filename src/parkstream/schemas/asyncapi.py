@@ -283,14 +283,13 @@ def _message(
 
 def _key_schema(spec: TopicSpec, schema: Mapping[str, Any]) -> dict[str, Any]:
     key = spec.key
+    description = _KEYS.get(key, f"The record's `{key}`.")
     properties: Mapping[str, Any] = schema.get("properties") or {}
+    field = properties.get(key)
     fallback = _KEY_FALLBACK.get(key)
-    if key in properties or fallback is None:
-        description = _KEYS.get(key, f"The record's `{key}`.")
-        if fallback is not None:
-            description += f" A record without a bay is keyed by its `{fallback}`."
-    else:  # a type of a bay topic that has no bay (e.g. device.orphan_seen)
-        description = _KEYS.get(fallback, f"The record's `{fallback}`.")
+    if fallback is not None and not (isinstance(field, Mapping) and field.get("type") == "string"):
+        # A type of a bay topic whose records may have no bay (e.g. device.orphan_seen).
+        description += f" A record without a bay is keyed by its `{fallback}`."
     return {"type": "string", "description": description}
 
 

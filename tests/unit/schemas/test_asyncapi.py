@@ -125,6 +125,22 @@ def test_each_record_type_is_a_message_with_its_schema_key_and_cloudevents_heade
     assert "ce_subject" not in headers["required"]
 
 
+def test_the_key_binding_says_which_field_keys_the_record() -> None:
+    def key(mid: str) -> str:
+        description: str = DOC["components"]["messages"][mid]["bindings"]["kafka"]["key"][
+            "description"
+        ]
+        return description
+
+    assert key("space.state_changed.v1").startswith("The bay (`space_id`)")
+    assert "without a bay" not in key("space.state_changed.v1")
+    assert key("device.orphan_seen.v1").endswith(
+        "A record without a bay is keyed by its `dev_eui`."
+    )
+    assert key("downlink.requested.v1").startswith("The device EUI (`dev_eui`")
+    assert "data.origin_topic" in key("deadletter.recorded.v1")
+
+
 @pytest.mark.parametrize(
     "topic_and_cls",
     [pytest.param((topic, cls), id=f"{topic}:{cls.TYPE}") for topic, cls in RECORD_CLASSES],
