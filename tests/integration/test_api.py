@@ -351,6 +351,15 @@ async def test_operations_endpoints(stack: ApiStack) -> None:
         metrics = await c.get("/metrics")
         assert 'route="/healthz",status="200"' in metrics.text
         spec = (await c.get("/openapi.json")).json()
+        contract = (await c.get("/asyncapi.json")).json()
+    assert contract["asyncapi"].startswith("3.")
+    assert set(contract["channels"]) == {
+        "device-events.v1",
+        "space-commands.v1",
+        "space-events.v1",
+        "downlinks.v1",
+        "deadletter.v1",
+    }
     assert spec["components"]["securitySchemes"]
     paths = spec["paths"]
     assert "/v1/spaces/{space_id}/reservations" in paths

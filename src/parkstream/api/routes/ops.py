@@ -48,3 +48,18 @@ async def readyz(ctx: ApiContext = Depends(get_context)) -> JSONResponse:
 @router.get("/metrics", summary="Prometheus metrics of this API process", response_class=Response)
 async def metrics(ctx: ApiContext = Depends(get_context)) -> Response:
     return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+_ASYNCAPI: dict[str, Any] = {}
+
+
+@router.get(
+    "/asyncapi.json",
+    summary="The AsyncAPI 3 document of parkstream's public topics (the event contract)",
+)
+async def asyncapi() -> JSONResponse:
+    if not _ASYNCAPI:
+        from parkstream.schemas.asyncapi import document
+
+        _ASYNCAPI.update(document())
+    return JSONResponse(_ASYNCAPI)
