@@ -30,6 +30,11 @@ Baselines in the same run, on the same brokers, with the same uplinks at the sam
 
 The table's p99 row compares parkstream's p99 to the raw loop's; its goal is p99 <= 50 ms.
 The rate row is the downlinks/s parkstream delivered against the uplinks/s offered.
+
+``--fetch-wait-ms MS`` is a what-if: the test broker answers a fetch only when its
+``fetch_max_wait_ms`` is over (not when a record arrives), and Faust fixes its consumer's
+at 1500 ms; the option gives every Kafka consumer of the child processes ``MS`` instead
+(:data:`FETCH_WAIT_PATCH`, a ``sitecustomize`` on their path; the source is not changed).
 """
 
 from __future__ import annotations
