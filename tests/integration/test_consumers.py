@@ -219,3 +219,36 @@ async def test_example_consumers_validate_every_record_and_fold_the_bays_like_th
             space: [e["data"]["to_state"] for e in state_changes if e["space_id"] == space]
             for space in BAYS
         }, run.name
+
+    # And the API, reading the read model the projector builds from the same topic,
+    # says the same of every bay.
+    assert await api_states(settings, "t-1") == fold_states
+
+
+async def api_states(settings: Settings, tenant: str) -> dict[str, str]:
+    from tests.integration.test_projector_support import fresh_database, running_projector
+    from tests.support.api import api_stack_for_database, until
+
+    async with (
+        fresh_database(settings) as db,
+        running_projector(db),
+        api_stack_for_database(db) as stack,
+    ):
+        await stack.tenant(tenant)
+        key = await stack.key(tenant, "read")
+        async with stack.client(key) as client:
+
+            async def states() -> dict[str, str] | None:
+                page = (await client.get("/v1/spaces", params={"limit": 500})).json()
+                found = {s["space_id"]: s["state"] for s in page["items"]}
+                return found if len(found) == len(FINAL) else None
+
+            # The projector catches up with the topic: wait for the last bay's state.
+            async def settled() -> dict[str, str] | None:
+                found = await states()
+                return found if found == FINAL else None
+
+            try:
+                return dict(await until("the API shows every bay", settled, timeout=30))
+            except AssertionError:
+                return (await states()) or {}

@@ -58,6 +58,17 @@ async def until(what: str, probe: Callable[[], Awaitable[Any]], timeout: float =
 
 
 @contextlib.asynccontextmanager
+async def api_stack_for_database(db_settings: Settings) -> AsyncIterator[ApiStack]:
+    """The API app alone, on a database (and topics) someone else prepared."""
+    async with contextlib.AsyncExitStack() as stack:
+        ctx, close = await open_context(db_settings)
+        stack.push_async_callback(close)
+        conn = await asyncpg.connect(db_settings.database_url.get_secret_value())
+        stack.push_async_callback(conn.close)
+        yield ApiStack(db_settings, ctx, create_app(db_settings, context=ctx), conn)
+
+
+@contextlib.asynccontextmanager
 async def api_stack(
     settings: Settings, datadir: Path, *, with_worker: bool = True, **overrides: Any
 ) -> AsyncIterator[ApiStack]:
@@ -67,8 +78,4 @@ async def api_stack(
         if with_worker:
             await stack.enter_async_context(running_worker(db_settings, datadir, ticks=True))
             await stack.enter_async_context(running_projector(db_settings, batch_size=500))
-        ctx, close = await open_context(db_settings)
-        stack.push_async_callback(close)
-        conn = await asyncpg.connect(db_settings.database_url.get_secret_value())
-        stack.push_async_callback(conn.close)
-        yield ApiStack(db_settings, ctx, create_app(db_settings, context=ctx), conn)
+        yield await stack.enter_async_context(api_stack_for_database(db_settings))
