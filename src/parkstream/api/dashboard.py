@@ -492,7 +492,9 @@ async def _changes(
     first = True
     last_counters = last_write = last_verified = time.monotonic()
     counters_due = True
-    while not await request.is_disconnected():
+    # Ends when the client goes, or when the server drains for a shutdown (an endless
+    # stream would otherwise hold the shutdown for its whole grace period).
+    while not await request.is_disconnected() and not getattr(request.app.state, "draining", False):
         now = time.monotonic()
         if now - last_verified >= REVERIFY_S:
             last_verified = now

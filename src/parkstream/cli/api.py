@@ -34,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
             yield
 
     async def main(stop: asyncio.Event) -> None:
+        app = create_app(settings)
         config = uvicorn.Config(
-            create_app(settings),
+            app,
             host=args.host or settings.api_host,
             port=args.port if args.port is not None else settings.api_port,
             log_level=settings.log_level.lower(),
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
         # On SIGTERM/SIGINT: stop accepting, finish the requests in flight, run the
         # lifespan shutdown (producer flushed, pool closed), then exit 0.
+        app.state.draining = True  # live streams end; plain requests finish
         server.should_exit = True
         await serving
         stopping.cancel()
