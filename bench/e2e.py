@@ -193,7 +193,7 @@ def match_by_colour(
     for r in received:
         doc = orjson.loads(r.payload)
         command_id = doc.get("id", "")
-        if command_id in seen:
+        if command_id and command_id in seen:
             repeated += 1
             continue
         seen.add(command_id)
