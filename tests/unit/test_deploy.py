@@ -362,3 +362,13 @@ def test_chirpstack_healthchecks_ask_the_ports_the_configuration_binds() -> None
     assert metrics["endpoint_enabled"] is True
     port = metrics["bind"].rsplit(":", 1)[1]
     assert f":{port}/metrics" in SERVICES["chirpstack-gateway-bridge"]["healthcheck"]["test"][1]
+
+
+def test_the_dashboard_selects_only_jobs_prometheus_scrapes() -> None:
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    jobs = {scrape["job_name"] for scrape in config["scrape_configs"]}
+    selected = {
+        job for _, target in _targets() for job in re.findall(r'job="([^"]*)"', target["expr"])
+    }
+    assert selected
+    assert selected <= jobs
