@@ -10,6 +10,10 @@ offsets stored there, so a projector killed at any moment resumes exactly after 
 last committed batch. Records that cannot be projected go to ``deadletter.v1`` (stage
 ``projector``, with CloudEvents headers) before the batch commits.
 
+While one batch is written, the next one is fetched and prepared (the pure part, in a
+thread). A partition repositioned in between (a resync, a rebalance) loses its records
+from the prepared batch: they are fetched again from where it was moved to.
+
 Lag is the fetch high-watermark (``consumer.highwater``) minus the next offset to apply;
 ``end_offsets()`` is not used (the test broker gets it wrong for multi-record batches).
 """
@@ -17,6 +21,7 @@ Lag is the fetch high-watermark (``consumer.highwater``) minus the next offset t
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -31,7 +36,7 @@ from parkstream.logging import get_logger
 from parkstream.projector import DEVICE_EVENTS, SPACE_EVENTS, projections_of
 from parkstream.projector.metrics import ProjectorMetrics
 from parkstream.projector.records import Incoming
-from parkstream.projector.store import Applied, Rejection, Store
+from parkstream.projector.store import Applied, Prepared, Rejection, Store
 
 TOPIC = SPACE_EVENTS
 TOPICS = (SPACE_EVENTS, DEVICE_EVENTS)
@@ -39,6 +44,7 @@ DEADLETTER_TOPIC = "deadletter.v1"
 DEFAULT_BATCH = 5000
 DEFAULT_MONTHS_AHEAD = 3
 RETRIES = 5
+SWITCH_INTERVAL = 0.0005  # seconds; see Projector._loop
 
 log = get_logger("parkstream.projector")
 
@@ -71,6 +77,8 @@ class Projector:
         self.deadletter_topic = settings.topic(DEADLETTER_TOPIC)
         self._db = asyncio.Lock()  # the stores' connection: the loop and the rebalances
         self._fetched_from: dict[tuple[str, int], int | None] = {}
+        self._moves = 0  # repositionings of partitions so far
+        self._moved_at: dict[tuple[str, int], int] = {}  # partition -> its last one
         self._month: date | None = None
         self._producer: Any = None
         self._lags: dict[tuple[str, int], int] = {}
@@ -122,57 +130,108 @@ class Projector:
             await conn.close()
 
     async def _loop(self, stores: dict[str, Store], consumer: Any, stop: asyncio.Event) -> None:
+        """Fetch and prepare the next batch (in a thread) while the previous one is written."""
+        writing: asyncio.Task[list[tuple[str, Applied]]] | None = None
+        switching = sys.getswitchinterval()
+        # The event loop must get the GIL back soon after PostgreSQL answers, not after
+        # the preparing thread's default 5 ms slice: a batch makes ~20 round trips.
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
+                fetched_at = self._moves
+                # aiokafka's records have partition, offset, key and value: used as they are
+                by_topic: dict[str, list[Incoming]] = {}
+                for tp, messages in batch.items():
+                    by_topic.setdefault(tp.topic, []).extend(messages)
+                prepared: dict[str, Prepared] = {}
+                if by_topic and self.first_batch_at is None:
+                    self.first_batch_at = time.monotonic()
+                for topic, records in by_topic.items():
+                    prepared[topic] = await asyncio.to_thread(stores[topic].prepare, records)
+                if writing is not None:
+                    self._finish(await writing, consumer)
+                    writing = None
+                if self._moves != fetched_at:
+                    prepared = self._unmoved(stores, prepared, fetched_at)
+                if prepared:
+                    writing = asyncio.create_task(self._write(stores, prepared))
+                self._update_lag(consumer)
+        finally:
+            if writing is not None:
+                self._finish(await writing, consumer)
+            sys.setswitchinterval(switching)
+
+    def _moved(self, topic: str, partition: int) -> None:
+        """Note that a partition was repositioned (seek, assignment, revocation)."""
+        self._moves += 1
+        self._moved_at[(topic, partition)] = self._moves
+
+    def _unmoved(
+        self, stores: dict[str, Store], prepared: dict[str, Prepared], fetched_at: int
+    ) -> dict[str, Prepared]:
+        """The batch without the records of partitions repositioned after it was fetched
+        (they will be fetched again from where the partition was moved to)."""
+        kept: dict[str, Prepared] = {}
+        for topic, batch in prepared.items():
+            records = [
+                r
+                for r in batch.records
+                if self._moved_at.get((topic, r.partition), 0) <= fetched_at
+            ]
+            if len(records) == len(batch.records):
+                kept[topic] = batch
+            elif records:
+                kept[topic] = stores[topic].prepare(records)
+        return kept
+
+    async def _write(
+        self, stores: dict[str, Store], prepared: dict[str, Prepared]
+    ) -> list[tuple[str, Applied]]:
+        started = time.perf_counter()
+        results: list[tuple[str, Applied]] = []
+        async with self._db:
+            await self._roll_month(stores[self.topic])
+            for topic, batch in prepared.items():
+                fetched = {
+                    p: self._fetched_from.get((topic, p))
+                    for p in {r.partition for r in batch.records}
+                }
+                results.append((topic, await self._apply(stores[topic], batch, fetched)))
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_size.observe(sum(len(b.records) for b in prepared.values()))
+        return results
+
+    def _finish(self, results: list[tuple[str, Applied]], consumer: Any) -> None:
+        """Book a committed batch: metrics, positions, and the seeks it asked for."""
         from aiokafka import TopicPartition
 
-        while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
-            # aiokafka's records have partition, offset, key and value: used as they are
-            by_topic: dict[str, list[Incoming]] = {}
-            for tp, messages in batch.items():
-                by_topic.setdefault(tp.topic, []).extend(messages)
-            if by_topic:
-                started = time.perf_counter()
-                if self.first_batch_at is None:
-                    self.first_batch_at = time.monotonic()
-                results: list[tuple[str, Applied]] = []
-                async with self._db:
-                    await self._roll_month(stores[self.topic])
-                    for topic, records in by_topic.items():
-                        fetched = {
-                            p: self._fetched_from.get((topic, p))
-                            for p in {r.partition for r in records}
-                        }
-                        results.append((topic, await self._apply(stores[topic], records, fetched)))
-                self.batches += 1
-                self.last_batch_at = time.monotonic()
-                m = self.metrics
-                m.batch_seconds.observe(time.perf_counter() - started)
-                m.batch_size.observe(sum(len(r) for r in by_topic.values()))
-                assigned = consumer.assignment()
-                for topic, result in results:
-                    m.records.inc(result.records)
-                    m.events.inc(result.events)
-                    for table, n in result.rows.items():
-                        m.rows.labels(table).inc(n)
-                    for partition, offset in result.positions.items():
-                        self._fetched_from[(topic, partition)] = offset
-                    for partition, offset in result.resync.items():
-                        m.resyncs.inc()
-                        tp = TopicPartition(topic, partition)
-                        if tp in assigned:
-                            consumer.seek(tp, offset)
-                            self._fetched_from[(topic, partition)] = offset
-                        log.info("resync", topic=topic, partition=partition, offset=offset)
-            self._update_lag(consumer)
+        self.batches += 1
+        self.last_batch_at = time.monotonic()
+        m = self.metrics
+        assigned = consumer.assignment()
+        for topic, result in results:
+            m.records.inc(result.records)
+            m.events.inc(result.events)
+            for table, n in result.rows.items():
+                m.rows.labels(table).inc(n)
+            for partition, offset in result.positions.items():
+                self._fetched_from[(topic, partition)] = offset
+            for partition, offset in result.resync.items():
+                m.resyncs.inc()
+                tp = TopicPartition(topic, partition)
+                if tp in assigned:
+                    consumer.seek(tp, offset)
+                    self._moved(topic, partition)
+                    self._fetched_from[(topic, partition)] = offset
+                log.info("resync", topic=topic, partition=partition, offset=offset)
 
     async def _apply(
-        self, store: Store, records: list[Incoming], fetched: dict[int, int | None]
+        self, store: Store, prepared: Prepared, fetched: dict[int, int | None]
     ) -> Applied:
         """Apply a batch; a transaction that lost a deadlock against another projector
         (both merging into one site's day) is rolled back whole and tried again."""
         import asyncpg
-
-        prepared = store.prepare(records)
 
         async def rejected(rejections: list[Rejection]) -> None:
             await self._dead_letter(store.topic, rejections)
@@ -264,6 +323,7 @@ class _Rebalance:
     async def on_partitions_revoked(self, revoked: Any) -> None:
         for tp in revoked:
             self.projector._fetched_from.pop((tp.topic, tp.partition), None)
+            self.projector._moved(tp.topic, tp.partition)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         for topic, store in self.stores.items():
@@ -273,6 +333,7 @@ class _Rebalance:
             async with self.projector._db:
                 stored = await store.positions(tp.partition for tp in mine)
             for tp in mine:
+                self.projector._moved(topic, tp.partition)
                 applied = [o for o in stored[tp.partition].values() if o >= 0]
                 if applied:
                     self.consumer.seek(tp, min(applied))

@@ -260,10 +260,35 @@ async def _drain(
     position if that is further. The records of each topic go to that topic's store;
     while one batch is written, the next one is read and prepared.
     """
-    import asyncio
+
+    from parkstream.projector.app import SWITCH_INTERVAL
 
     started = time.monotonic()
     begin = {tp: await consumer.position(tp) for tp in tps}
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)  # see parkstream.projector.app.Projector._loop
+    try:
+        await _drain_loop(
+            consumer, stores, tps, at_least, batch_size, report, stream, idle_timeout, begin
+        )
+    finally:
+        sys.setswitchinterval(switching)
+    return time.monotonic() - started
+
+
+async def _drain_loop(
+    consumer: Any,
+    stores: dict[str, Store],
+    tps: list[Any],
+    at_least: dict[tuple[str, int], int],
+    batch_size: int,
+    report: RebuildReport,
+    stream: IO[str] | None,
+    idle_timeout: float,
+    begin: dict[Any, int],
+) -> None:
+    import asyncio
+
     writing: asyncio.Task[list[Applied]] | None = None
     targets: dict[Any, int] = {}
     progress: Progress | None = None
@@ -301,7 +326,6 @@ async def _drain(
         _account(report, await writing, progress)
     if progress is not None:
         progress.update(report.records, force=True)
-    return time.monotonic() - started
 
 
 async def _apply_all(prepared: list[tuple[Store, Prepared]]) -> list[Applied]:

@@ -187,20 +187,16 @@ class Store:
         return found
 
     async def _lock_offsets(self, partitions: list[int]) -> dict[int, dict[str, int]]:
-        await self.conn.execute(
-            f"INSERT INTO {self._offsets} (projection, topic, partition, next_offset) "  # noqa: S608 - quoted identifier
-            "SELECT p, $2, n, -1 FROM unnest($1::text[]) p CROSS JOIN unnest($3::int[]) n "
-            "ON CONFLICT DO NOTHING",
-            list(self.projections),
-            self.topic,
-            partitions,
-        )
+        """Lock (creating them if needed) and read the offsets rows of the batch, in key
+        order, in one statement: ``DO UPDATE`` locks a row as ``FOR UPDATE`` would."""
         rows = await self.conn.fetch(
-            f"SELECT projection, partition, next_offset FROM {self._offsets} "  # noqa: S608 - quoted identifier
-            "WHERE topic = $1 AND projection = ANY($2::text[]) AND partition = ANY($3::int[]) "
-            "ORDER BY projection, partition FOR UPDATE",
+            f"INSERT INTO {self._offsets} AS t (projection, topic, partition, next_offset) "  # noqa: S608 - quoted identifier
+            "SELECT p, $2, n, -1 FROM unnest($1::text[]) p CROSS JOIN unnest($3::int[]) n "
+            "ORDER BY 1, 3 ON CONFLICT (projection, topic, partition) "
+            "DO UPDATE SET next_offset = t.next_offset "
+            "RETURNING projection, partition, next_offset",
+            sorted(self.projections),
             self.topic,
-            list(self.projections),
             partitions,
         )
         found: dict[int, dict[str, int]] = {p: {} for p in partitions}
@@ -380,16 +376,14 @@ class Store:
         by_month: dict[date, list[tuple[Any, ...]]] = {}
         for row in rows:
             by_month.setdefault(month_of(row[2]), []).append(row)
+        await self._flush("SAVEPOINT actuations")  # with the merges staged so far
         try:
-            async with self.conn.transaction():
-                for month, chunk in sorted(by_month.items()):
-                    await self.conn.copy_records_to_table(
-                        partition_name(month),
-                        records=chunk,
-                        columns=columns,
-                        schema_name=self.schema,
-                    )
+            for month, chunk in sorted(by_month.items()):
+                await self.conn.copy_records_to_table(
+                    partition_name(month), records=chunk, columns=columns, schema_name=self.schema
+                )
         except asyncpg.UniqueViolationError:
+            await self.conn.execute("ROLLBACK TO SAVEPOINT actuations")
             await self._copy(spec, rows)
             inserted = await self.conn.fetch(upsert_sql(spec, self.schema))
             return {r["event_id"] for r in inserted}
