@@ -5,7 +5,7 @@ record produced from it, and acknowledgements go out in the order the messages c
 (MQTT requires it). A crash at any point therefore loses nothing: the broker
 redelivers what was not acknowledged, and the repeat carries the same event ids.
 
-Messages are taken in bursts (what has arrived, up to :data:`DRAIN_BURST`); their
+Messages are taken in bursts (what keeps arriving, see ``_read``); their
 records are appended to open per-partition produce batches (``batches.py``), and a
 burst is acknowledged, in order, once Kafka acknowledged every batch holding one of
 its records. Every record carries the CloudEvents headers of its type.
@@ -38,7 +38,8 @@ from parkstream.logging import get_logger
 
 log = get_logger("parkstream.bridge.uplink")
 
-DRAIN_BURST = 256
+DRAIN_BURST = 256  # at most this many messages parsed in one go
+BURST_TARGET = 64  # gather up to this many while messages keep arriving
 DEVICE_EVENTS = "device-events.v1"  # catalogue names, for the CloudEvents headers
 DEADLETTER = "deadletter.v1"
 
@@ -56,6 +57,12 @@ class _Burst:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _take(incoming: asyncio.Queue[aiomqtt.Message], burst: list[aiomqtt.Message]) -> None:
+    """Move what has arrived into ``burst``, up to :data:`DRAIN_BURST` messages."""
+    while len(burst) < DRAIN_BURST and not incoming.empty():
+        burst.append(incoming.get_nowait())
 
 
 class UplinkPump:
@@ -111,14 +118,25 @@ class UplinkPump:
         async for message in client.messages:
             # aiomqtt 2.5 creates a task for every message it hands out; what has already
             # arrived is taken straight from its queue instead (a bounded burst per turn).
+            received = time.monotonic()
             burst = [message]
-            while len(burst) < DRAIN_BURST and not incoming.empty():
-                burst.append(incoming.get_nowait())
-            await queue.put(await self.handle(burst))
+            _take(incoming, burst)
+            # paho reads one packet per turn of the event loop. While every turn brings
+            # another message, let them come: a burst parsed at once costs much less per
+            # message than waking up for each. A turn that brings nothing ends the wait,
+            # so a lone message is not held back.
+            while len(burst) < BURST_TARGET:
+                await asyncio.sleep(0)
+                if incoming.empty():
+                    break
+                _take(incoming, burst)
+            await queue.put(await self.handle(burst, received))
 
-    async def handle(self, messages: list[aiomqtt.Message]) -> _Burst:
-        """Parse a burst of messages and submit what they yield; Kafka acknowledges later."""
-        received = time.monotonic()
+    async def handle(self, messages: list[aiomqtt.Message], received: float) -> _Burst:
+        """Parse a burst of messages and submit what they yield; Kafka acknowledges later.
+
+        ``received`` is when the first of them was taken (``time.monotonic()``).
+        """
         recorded_at = self.clock()
         await self._batches.partitions.refresh()
         futures: dict[asyncio.Future[Any], None] = {}  # in order, once each
