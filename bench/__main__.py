@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
-from bench import bridge, decider, e2e, projector, refold, replay, worker
+from bench import api, bridge, decider, e2e, projector, refold, replay, worker
 from bench.common import Result, format_machine, format_table, machine_busy, machine_info
 
 
@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark.of(
             e2e, "uplink on MQTT to its downlink on MQTT through bridge and worker vs a raw echo"
         ),
+        Benchmark.of(api, "API p50/p99 at a fixed rate from another process vs a raw asyncpg app"),
     )
 }
 

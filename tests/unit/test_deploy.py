@@ -25,7 +25,7 @@ OURS = {
 
 
 def test_every_parkstream_service_runs_a_real_command() -> None:
-    assert set(OURS) >= {"bridge", "worker", "projector", "migrate", "topics"}
+    assert set(OURS) >= {"bridge", "worker", "projector", "api", "migrate", "topics"}
     parser = build_parser()
     for name, service in OURS.items():
         args = parser.parse_args(service["command"])
@@ -50,6 +50,7 @@ def test_prometheus_scrapes_the_ports_the_processes_serve() -> None:
         f"bridge:{bridge.DEFAULT_METRICS_PORT}",
         f"worker:{worker.DEFAULT_METRICS_PORT}",
         f"projector:{projector.DEFAULT_METRICS_PORT}",
+        f"api:{COMPOSE['services']['api']['command'][-1]}",  # the API serves its own /metrics
     }
 
 
