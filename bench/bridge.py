@@ -6,9 +6,12 @@ producer settings, and are timed from the first message received to the last rec
 acknowledged by Kafka. They run alternately; the best run of each is compared.
 
 The raw loop is the issue's baseline: it acknowledges MQTT automatically (on receipt),
-does no validation, and forwards the payload as it came. The bridge parses and decodes
-every message, writes a device event, and acknowledges each message only after Kafka
-acknowledged it.
+does no validation, and forwards the payload as it came, one ``producer.send`` per
+message as aiomqtt hands them out. The bridge parses and decodes every message, writes
+a device event with its CloudEvents headers, and acknowledges each message only after
+Kafka acknowledged it. ``--raw burst`` gives the raw loop the bridge's way of taking
+messages (bursts gathered while they keep arriving, see ``bridge/uplink.py``), to show
+how much of the bridge's figure that is worth.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from bench.common import (
     watch,
 )
 from parkstream.bridge.app import Bridge
+from parkstream.bridge.uplink import BURST_TARGET, DRAIN_BURST
 from parkstream.catalogue import topic_spec
 from parkstream.config import Settings
 from parkstream.kafka_profile import aiokafka_producer_kwargs
@@ -62,10 +66,13 @@ STAGES: list[tuple[str, Callable[[str], bool]]] = [
     ("ingest: pydantic model validation", lambda f: "(pydantic" in f),
     ("ingest: derive_id (uuid5 event id)", lambda f: f.startswith("derive_id ")),
     ("ingest: parse_rfc3339", lambda f: f.startswith("parse_rfc3339 ")),
-    ("ingest: parse_topic (twice per message)", lambda f: f.startswith("parse_topic ")),
+    ("ingest: parse_topic", lambda f: f.startswith("parse_topic ")),
     ("ingest: sensor decoder", lambda f: "(parkstream/decoders/" in f),
+    ("ingest: one-pass uplink reader (fields)", lambda f: "(parkstream/ingest/fast_path" in f),
     ("ingest: rest of parse_message (fields)", lambda f: "(parkstream/ingest/" in f),
     ("aiokafka: producer.send", lambda f: f.startswith("AIOKafkaProducer.send ")),
+    ("bridge: produce batches", lambda f: "(parkstream/bridge/batches" in f),
+    ("CloudEvents headers", lambda f: "(parkstream/domain/cloudevents" in f),
     ("aiokafka: sender, connection", lambda f: "(aiokafka/" in f),
     ("paho-mqtt: read, decode, PUBACK", lambda f: "(paho/" in f),
     ("aiomqtt: queue, asyncio.wait per msg", lambda f: "(aiomqtt/" in f),
@@ -102,6 +109,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="then run the raw loop and the bridge once more each under py-spy (pip install "
         "py-spy), write the bridge's collapsed stacks to FILE (the raw loop's to FILE-raw) and "
         "print where each spends its CPU per message",
+    )
+    parser.add_argument(
+        "--raw",
+        choices=("plain", "burst"),
+        default="plain",
+        help="plain: the raw loop takes messages one by one from aiomqtt (the baseline, "
+        "default); burst: it gathers bursts as the bridge does",
     )
     parser.add_argument(
         "--loop",
@@ -152,8 +166,10 @@ async def _main(args: argparse.Namespace, brokers: Brokers, feed: Feed, tmp: Pat
     for round_no in range(args.rounds):
         for kind in ("raw", "bridge"):
             settings = _settings(brokers, f"bench-{bench_id}-{kind}{round_no}", tmp)
-            measure = _raw_run if kind == "raw" else _bridge_run
-            result = await measure(settings, brokers, feed, args.budget)
+            if kind == "raw":
+                result = await _raw_run(settings, brokers, feed, args.budget, args.raw)
+            else:
+                result = await _bridge_run(settings, brokers, feed, args.budget)
             runs.append(result)
             print(_describe(result))
     if args.profile is not None:
@@ -195,8 +211,13 @@ def _settings(brokers: Brokers, prefix: str, tmp: Path) -> Settings:
     )
 
 
-async def _raw_run(settings: Settings, brokers: Brokers, feed: Feed, budget_s: float) -> Run:
-    """aiomqtt (QoS 1, persistent session, auto-ack) -> orjson.loads -> AIOKafkaProducer.send."""
+async def _raw_run(
+    settings: Settings, brokers: Brokers, feed: Feed, budget_s: float, take: str = "plain"
+) -> Run:
+    """aiomqtt (QoS 1, persistent session, auto-ack) -> orjson.loads -> AIOKafkaProducer.send.
+
+    ``take="burst"``: messages are taken in bursts, as the bridge takes them.
+    """
     topic = settings.topic("device-events.v1")
     await apply_topics(settings, (topic_spec("device-events.v1"),))
     producer = AIOKafkaProducer(**aiokafka_producer_kwargs(settings, **PRODUCER_OVERRIDES))
@@ -218,16 +239,23 @@ async def _raw_run(settings: Settings, brokers: Brokers, feed: Feed, budget_s: f
         async with client:
             await client.subscribe(settings.mqtt_subscriptions[0], qos=1)
 
-            async def loop() -> None:
+            async def forward(message: aiomqtt.Message) -> None:
                 nonlocal received
+                payload = message.payload
+                assert isinstance(payload, bytes)
+                doc = orjson.loads(payload)
+                key = doc["deviceInfo"]["devEui"].encode()
+                future = await producer.send(topic, payload, key=key)
+                future.add_done_callback(on_ack)
+                received += 1
+
+            async def loop() -> None:
                 async for message in client.messages:
-                    payload = message.payload
-                    assert isinstance(payload, bytes)
-                    doc = orjson.loads(payload)
-                    key = doc["deviceInfo"]["devEui"].encode()
-                    future = await producer.send(topic, payload, key=key)
-                    future.add_done_callback(on_ack)
-                    received += 1
+                    if take == "plain":
+                        await forward(message)
+                        continue
+                    for each in await _burst(client, message):
+                        await forward(each)
 
             timing = await _timed(
                 loop(), lambda: received, lambda: acked, feed, brokers, settings, budget_s
@@ -235,6 +263,21 @@ async def _raw_run(settings: Settings, brokers: Brokers, feed: Feed, budget_s: f
     finally:
         await producer.stop()
     return Run("raw", timing)
+
+
+async def _burst(client: aiomqtt.Client, first: aiomqtt.Message) -> list[aiomqtt.Message]:
+    """What has arrived after ``first``, and what keeps arriving turn by turn (up to the
+    bridge's burst target), as ``UplinkPump._read`` takes it."""
+    incoming = client._queue
+    burst = [first]
+    while True:
+        while len(burst) < DRAIN_BURST and not incoming.empty():
+            burst.append(incoming.get_nowait())
+        if len(burst) >= BURST_TARGET:
+            return burst
+        await asyncio.sleep(0)
+        if incoming.empty():
+            return burst
 
 
 async def _bridge_run(settings: Settings, brokers: Brokers, feed: Feed, budget_s: float) -> Run:
@@ -330,11 +373,14 @@ async def _profiled_run(
     """One more run of each under py-spy: the bridge's stacks go to ``--profile FILE``,
     the raw loop's next to it; then where each spends its CPU per message."""
     profiles: dict[str, tuple[Run, Profile | None]] = {}
-    for kind, measure in (("raw", _raw_run), ("bridge", _bridge_run)):
+    for kind in ("raw", "bridge"):
         path = args.profile if kind == "bridge" else _raw_profile_path(args.profile)
         settings = _settings(brokers, f"bench-{bench_id}-profiled-{kind}", tmp)
         with py_spy(path) as running:
-            result = await measure(settings, brokers, feed, args.budget)
+            if kind == "raw":
+                result = await _raw_run(settings, brokers, feed, args.budget, args.raw)
+            else:
+                result = await _bridge_run(settings, brokers, feed, args.budget)
         print(f"profiled {_describe(result)} (slowed by sampling; stacks in {path})")
         profiles[kind] = (result, Profile.load(path) if running and path.exists() else None)
     print(format_profiles(profiles))
