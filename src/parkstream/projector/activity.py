@@ -29,7 +29,7 @@ from parkstream.projector.records import (
     text,
 )
 from parkstream.projector.tables import Changes, Column, Spec
-from parkstream.projector.utilization import BUCKETS, COUNTS, Tally, as_row, zone
+from parkstream.projector.utilization import BUCKETS, COUNTS, Tally, zone
 
 ACTUATION_COLUMNS: tuple[str, ...] = (
     "type",
@@ -64,16 +64,19 @@ ACTUATIONS = Spec(
     returning=("event_id",),
 )
 
+# The seconds go as integer microseconds (exact), scaled to numeric seconds in SQL.
 HOURLY = Spec(
     "utilization_hourly",
     ("tenant_id", "space_id", "hour"),
-    tuple(Column(name, "add") for name in (*BUCKETS, *COUNTS)),
+    tuple(Column(name, "add", scale=6) for name in BUCKETS)
+    + tuple(Column(name, "add") for name in COUNTS),
 )
 
 DAILY = Spec(
     "utilization_daily",
     ("tenant_id", "site_id", "day"),
-    tuple(Column(name, "add") for name in (*BUCKETS, *COUNTS)),
+    tuple(Column(name, "add", scale=6) for name in BUCKETS)
+    + tuple(Column(name, "add") for name in COUNTS),
 )
 
 # Evidence of a confirmation, strongest first: the earliest confirmation of a downlink
@@ -409,10 +412,12 @@ class Advance:
     tally: Tally
 
     def hourly_rows(self) -> list[tuple[object, ...]]:
-        return [as_row(k, v) for k, v in self.tally.hourly.items()]
+        """Rows of :data:`HOURLY`: the key, microseconds per bucket, the counts."""
+        return [(*k, *v) for k, v in self.tally.hourly.items()]
 
     def daily_rows(self) -> list[tuple[object, ...]]:
-        return [as_row(k, v) for k, v in self.tally.daily.items()]
+        """Rows of :data:`DAILY`: the key, microseconds per bucket, the counts."""
+        return [(*k, *v) for k, v in self.tally.daily.items()]
 
 
 def advance(

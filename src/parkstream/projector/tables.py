@@ -36,6 +36,9 @@ class Column:
     merge: Merge = "set"
     guard: str | None = None  # lww: the event-time column of its group
     default: str | None = None  # SQL value inserted instead of NULL (NOT NULL columns)
+    # numeric columns: rows carry an integer count of 10**-scale units, staged as bigint
+    # (asyncpg encodes a Decimal through Python; an int is cheap) and scaled in SQL
+    scale: int | None = None
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,10 @@ def qualified(schema: str, table: str) -> str:
 
 def staging_sql(spec: Spec, schema: str) -> str:
     """A temporary table with the spec's columns, emptied at every commit."""
-    cols = ", ".join(quote_ident(n) for n in spec.names)
+    scaled = {c.name for c in spec.columns if c.scale is not None}
+    cols = ", ".join(
+        f"NULL::bigint AS {quote_ident(n)}" if n in scaled else quote_ident(n) for n in spec.names
+    )
     return (
         f"CREATE TEMP TABLE IF NOT EXISTS {quote_ident(spec.staging)} ON COMMIT DELETE ROWS AS "  # noqa: S608 - quoted identifiers of our own specs
         f"SELECT {cols} FROM {qualified(schema, spec.table)} WITH NO DATA"
@@ -242,17 +248,18 @@ def _merge_expr(col: Column) -> str:
     return f"{c} = {old} + {new}"
 
 
+def _value(col: Column) -> str:
+    value = f"s.{quote_ident(col.name)}"
+    if col.scale is not None:
+        value = f"({value} * 1e-{int(col.scale)}::numeric)"  # exact: a power of ten
+    return f"COALESCE({value}, {col.default})" if col.default else value
+
+
 def upsert_sql(spec: Spec, schema: str) -> str:
     """Merge (or insert) the staged rows of ``spec`` into its table."""
     names = ", ".join(quote_ident(n) for n in spec.names)
     values = ", ".join(
-        [f"s.{quote_ident(k)}" for k in spec.keys]
-        + [
-            f"COALESCE(s.{quote_ident(c.name)}, {c.default})"
-            if c.default
-            else f"s.{quote_ident(c.name)}"
-            for c in spec.columns
-        ]
+        [f"s.{quote_ident(k)}" for k in spec.keys] + [_value(c) for c in spec.columns]
     )
     head = (
         f"INSERT INTO {qualified(schema, spec.table)} AS t ({names}) "  # noqa: S608 - quoted identifiers of our own specs

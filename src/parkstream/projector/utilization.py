@@ -5,8 +5,9 @@ the interval ``[since, at)`` is closed and its seconds are added to each UTC hou
 touches (per bay) and to each local day it touches in the site's time zone (per site).
 Days are cut at the site's local midnights, so a daylight-saving day has 23 or 25 hours.
 Arrivals (changes into OCCUPIED) and departures (changes out of it) count where the
-change happened. Everything is counted in integer microseconds: sums are exact, so the
-rollups equal a recomputation from the actuations whatever the batch boundaries.
+change happened. Everything is counted in integer microseconds (written as such and
+turned into the tables' exact ``numeric`` seconds in SQL): sums are exact, so the rollups
+equal a recomputation from the actuations whatever the batch boundaries.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -50,14 +50,6 @@ def zone(name: str | None) -> ZoneInfo:
 
 def micros(delta: timedelta) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-_ZERO = Decimal(0).scaleb(-6)
-
-
-def seconds(us: int) -> Decimal:
-    """Microseconds as exact seconds (the tables' ``numeric`` columns)."""
-    return Decimal(us).scaleb(-6) if us else _ZERO
 
 
 def hour_of(at: datetime) -> datetime:
@@ -166,11 +158,3 @@ class Tally:
         if cell is None:
             cell = self.daily[key] = [0] * (len(BUCKETS) + len(COUNTS))
         return cell
-
-
-def as_row(
-    key: tuple[str, str, datetime] | tuple[str, str, date], cell: list[int]
-) -> tuple[object, ...]:
-    """A rollup row: the key, the seconds as exact decimals, the counts."""
-    n = len(BUCKETS)
-    return (*key, *(seconds(us) for us in cell[:n]), *cell[n:])
