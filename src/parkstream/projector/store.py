@@ -45,7 +45,7 @@ from parkstream.projector import (
     registry,
     reservations,
 )
-from parkstream.projector.partitions import Partitions, month_of, months_ahead, partition_name
+from parkstream.projector.partitions import Partitions, months_ahead, partition_name
 from parkstream.projector.records import BadRecord, Event, Incoming, explain_rejection, read_event
 from parkstream.projector.tables import (
     Changes,
@@ -269,8 +269,9 @@ class Store:
             return result
         events, rejected, projected = prepared.events, prepared.rejected, prepared.projected
         if "activity" in self.projections:
-            months = {month_of(e.occurred_at) for e in events if e.type in activity.ACTUATION_TYPES}
-            await self.partitions.ensure(self.conn, months)
+            kinds = activity.ACTUATION_TYPES
+            at = {(e.occurred_at.year, e.occurred_at.month) for e in events if e.type in kinds}
+            await self.partitions.ensure(self.conn, {date(y, m, 1) for y, m in at})
 
         first: dict[int, int] = {}
         last: dict[int, int] = {}
@@ -359,9 +360,9 @@ class Store:
 
     async def _write(self, changes: Changes, result: Applied) -> None:
         for rowset in changes:
-            await self._merge(rowset.spec, list(rowset), result)
+            await self._merge(rowset.spec, rowset.values(), result)
 
-    async def _insert_actuations(self, rows: list[tuple[Any, ...]]) -> set[str]:
+    async def _insert_actuations(self, rows: list[list[Any]]) -> set[str]:
         """Insert the actuations that are new; returns their event ids.
 
         Usually none of them is in the table yet: they are copied straight into their
@@ -373,14 +374,18 @@ class Store:
 
         spec = activity.ACTUATIONS
         columns = list(spec.names)
-        by_month: dict[date, list[tuple[Any, ...]]] = {}
+        by_month: dict[tuple[int, int], list[list[Any]]] = {}
         for row in rows:
-            by_month.setdefault(month_of(row[2]), []).append(row)
+            at = row[2]  # occurred_at, in UTC (read_event)
+            by_month.setdefault((at.year, at.month), []).append(row)
         await self._flush("SAVEPOINT actuations")  # with the merges staged so far
         try:
-            for month, chunk in sorted(by_month.items()):
+            for (year, month), chunk in sorted(by_month.items()):
                 await self.conn.copy_records_to_table(
-                    partition_name(month), records=chunk, columns=columns, schema_name=self.schema
+                    partition_name(date(year, month, 1)),
+                    records=chunk,
+                    columns=columns,
+                    schema_name=self.schema,
                 )
         except asyncpg.UniqueViolationError:
             await self.conn.execute("ROLLBACK TO SAVEPOINT actuations")
@@ -391,7 +396,7 @@ class Store:
 
     async def _write_activity(self, plan: activity.Plan, result: Applied) -> None:
         spec = activity.ACTUATIONS
-        rows = list(plan.actuations.of(spec))
+        rows = plan.actuations.of(spec).values()
         new_ids: set[str] = set()
         if rows:
             new_ids = await self._insert_actuations(rows)

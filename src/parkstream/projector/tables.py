@@ -147,6 +147,10 @@ class RowSet:
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         return (tuple(row) for row in self.rows.values())
 
+    def values(self) -> list[list[Any]]:
+        """The merged rows themselves (lists, as COPY takes them: no tuple per row)."""
+        return list(self.rows.values())
+
 
 @dataclass
 class Changes:
