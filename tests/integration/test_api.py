@@ -76,8 +76,17 @@ async def acme(stack: ApiStack) -> dict[str, Any]:
     return {"admin": admin, "spaces": ids, "items": items}
 
 
-async def test_registered_bays_read_back_normalised(acme: dict[str, Any]) -> None:
+async def test_registered_bays_read_back_normalised(stack: ApiStack, acme: dict[str, Any]) -> None:
+    from parkstream.api import models
+
     first, second = acme["items"]
+    # What the fast path writes is what the OpenAPI document promises.
+    async with stack.client(acme["admin"]) as c:
+        page = (await c.get("/v1/spaces")).json()
+        one = (await c.get(f"/v1/spaces/{first['space_id']}")).json()
+    assert models.Page[models.SpaceOut].model_validate(page).model_dump(mode="json") == page
+    assert models.SpaceOut.model_validate(one).model_dump(mode="json") == one
+    assert one == page["items"][0]
     assert [first["code"], second["code"]] == ["B1", "B2"]
     assert first["name"] == "Bay b1"
     assert first["time_zone"] == "Europe/Amsterdam"

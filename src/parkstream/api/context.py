@@ -258,7 +258,8 @@ class ApiContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def get_context(request: Request) -> ApiContext:
+async def get_context(request: Request) -> ApiContext:
+    # async: FastAPI runs a plain function dependency in a worker thread.
     ctx: ApiContext = request.app.state.ctx
     return ctx
 
