@@ -15,9 +15,14 @@ of these:
   off; production producers are idempotent (``acks="all"`` in both);
 - a short consumer group session (10 s; the broker holds a join for half the
   session timeout, so this also keeps start-up and rebalances fast) and, for
-  plain aiokafka consumers, a 50 ms fetch max wait so tests see records quickly.
-  Faust hard-codes its consumer's ``fetch_max_wait_ms`` (1500 ms); it has no
-  setting for it.
+  plain aiokafka consumers, a 50 ms fetch max wait so tests see records quickly;
+- a 5 ms fetch max wait for the worker's Faust consumer
+  (:func:`faust_consumer_fetch_max_wait_ms`): the broker answers a fetch only
+  when its wait is over, not when a record arrives, so every record waits for
+  the rest of the pending wait. Faust hard-codes its consumer's
+  ``fetch_max_wait_ms`` (1500 ms) and has no setting for it; the worker's
+  consumer (``parkstream.worker.consumer``) replaces it. Production keeps
+  Faust's 1500 ms: Apache Kafka answers a fetch as soon as data is there.
 
 Measured with this broker, not worked around here: a group's first generation
 is 0 (Kafka starts at 1), and aiokafka sends LeaveGroup only for generation > 0,
@@ -37,6 +42,7 @@ from parkstream.config import Settings
 
 DEV_SESSION_TIMEOUT_S = 10
 DEV_FETCH_MAX_WAIT_MS = 50
+DEV_FAUST_FETCH_MAX_WAIT_MS = 5
 
 
 def kafka_ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -132,3 +138,8 @@ def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         )
     conf.update(overrides)
     return conf
+
+
+def faust_consumer_fetch_max_wait_ms(settings: Settings) -> int | None:
+    """``fetch_max_wait_ms`` for a Faust app's consumer, or None to keep Faust's (1500 ms)."""
+    return DEV_FAUST_FETCH_MAX_WAIT_MS if settings.is_dev_profile else None

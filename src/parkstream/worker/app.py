@@ -63,7 +63,11 @@ from parkstream.domain.effective import next_deadline
 from parkstream.domain.envelope import Source
 from parkstream.domain.ids import derive_id
 from parkstream.domain.space import Space, construct
-from parkstream.kafka_profile import aiokafka_producer_kwargs, faust_settings
+from parkstream.kafka_profile import (
+    aiokafka_producer_kwargs,
+    faust_consumer_fetch_max_wait_ms,
+    faust_settings,
+)
 from parkstream.logging import get_logger
 from parkstream.worker.consumer import BatchingConsumer
 from parkstream.worker.fold import Output, fold_batch, rejected_input
@@ -108,12 +112,14 @@ class WorkerApp(faust.App):
     """A Faust app whose consumer hands the fold topic's records over in batches."""
 
     batch_handlers: dict[str, Any]
+    fetch_max_wait_ms: int | None = None  # the consumer's fetch wait; None: Faust's 1500 ms
 
     def _new_consumer(self) -> Any:
         self.transport.Consumer = BatchingConsumer  # type: ignore[misc]
         consumer = super()._new_consumer()
         assert isinstance(consumer, BatchingConsumer)
         consumer.batch_handlers = self.batch_handlers
+        consumer.fetch_max_wait_ms = self.fetch_max_wait_ms
         return consumer
 
 
@@ -474,6 +480,7 @@ def create_worker(
             "worker-registry.v1",
         )
     }
+    app.fetch_max_wait_ms = faust_consumer_fetch_max_wait_ms(settings)
     spaces = app.Table("spaces", partitions=partitions, key_type=str)
     # Faust derives a table's codec from its value type; bay states are pydantic models,
     # written and recovered with their own JSON (set before the changelog topic exists).

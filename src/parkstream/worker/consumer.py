@@ -12,6 +12,11 @@ their handler as one list, tracked as in flight until it returns and then acknow
 so a rebalance waits for the batch (``wait_empty``) and commits only what was handled.
 
 Records of other topics are delivered exactly as Faust does.
+
+Faust creates its aiokafka consumer with ``fetch_max_wait_ms=1500`` and no setting to
+change it; :class:`FetchWaitConsumerThread` replaces it with ``fetch_max_wait_ms`` of
+the consumer when that is set (the dev/test profile: the test broker answers a fetch only
+when its wait is over, see :mod:`parkstream.kafka_profile`).
 """
 
 from __future__ import annotations
@@ -20,21 +25,41 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP, Message
 
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
 
 
+class FetchWaitConsumerThread(AIOKafkaConsumerThread):
+    """Faust's consumer thread, its aiokafka consumer waiting at most the consumer's
+    ``fetch_max_wait_ms`` for a fetch (when not None) instead of Faust's 1500 ms."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        wait = getattr(self.consumer, "fetch_max_wait_ms", None)
+        if wait is not None:
+            # Read by AIOKafkaConsumer.start() when it creates its fetcher (aiokafka 0.14).
+            consumer._fetch_max_wait_ms = wait
+        return consumer
+
+
 class BatchingConsumer(AIOKafkaConsumer):
-    """See the module docstring. ``batch_handlers``: topic name -> handler."""
+    """See the module docstring. ``batch_handlers``: topic name -> handler;
+    ``fetch_max_wait_ms``: the fetch wait, or None for Faust's."""
 
     batch_handlers: dict[str, BatchHandler]
+    fetch_max_wait_ms: int | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batch_handlers = {}
+        self.fetch_max_wait_ms = None
         self.positions: dict[TP, int] = {}  # next offset to read, after a record was read
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return FetchWaitConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def lag(self) -> dict[TP, int]:
         """Records not yet read, per assigned partition: the high watermark of the last
