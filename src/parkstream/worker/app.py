@@ -25,10 +25,12 @@ it is batched (measured with ``python -m bench worker``):
   itself (:meth:`Worker.write_states`): the topic, partition, key and value that
   ``Table.__setitem__`` sends, without Faust's producer buffer (one task publishing one
   message at a time; the stream stops consuming while over 100 are pending);
-- the fold topic's records reach :meth:`Worker.fold` as the batches Kafka returns (up to
-  5,000 per fetch), straight from the consumer (:class:`BatchingConsumer`), not one by
-  one through Faust's conductor and a stream (about 70 us per record); ``route`` and
-  ``forward`` take up to 5,000 events within 50 ms from their streams.
+- every stage's records reach it (:meth:`Worker.route`, :meth:`Worker.forward`,
+  :meth:`Worker.fold`) as the batches Kafka returns (up to 5,000 per fetch), straight
+  from the consumer (:class:`BatchingConsumer`), not one by one through Faust's
+  conductor and a stream (about 70 us per record), and as soon as the fetch returns,
+  not after a batch window (a route stage taking its stream's events every 50 ms
+  added up to 50 ms to every uplink's way to its downlink).
 
 Records on public topics carry their CloudEvents attributes as headers
 (:mod:`parkstream.domain.cloudevents`); the consumer lag per partition is a gauge.
@@ -85,7 +87,6 @@ log = get_logger("parkstream.worker")
 
 EXIT_INCONSISTENT = 70  # EX_SOFTWARE: stopped on a consumer anomaly, safe to restart
 BATCH_MAX = 5000
-BATCH_WITHIN_S = 0.05
 # Batched in every profile: the test broker's ListOffsets quirk only matters for the
 # changelogs (Faust's recovery), which Faust's own producer keeps writing.
 OUTPUT_PRODUCER: dict[str, Any] = {"linger_ms": 5, "max_batch_size": 1024 * 1024}
@@ -131,10 +132,6 @@ def as_current(event: Any) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
-
-
-def _source(event: Any) -> Source:
-    return _source_of(event.message)
 
 
 def _source_of(m: Any) -> Source:
@@ -302,29 +299,33 @@ class Worker:
         m.batch_size.observe(len(messages))
         m.fold_seconds.observe((time.perf_counter() - started) / max(1, len(messages)))
 
-    async def forward(self, events: Sequence[Any]) -> None:
+    async def forward(self, messages: Sequence[Any]) -> None:
+        """Forward a batch of ``space-commands`` records (Faust messages, from
+        :class:`BatchingConsumer`) to the fold topic."""
         outputs: list[Output] = []
-        for e in events:
-            raw: bytes = e.value or b""
+        for m in messages:
+            raw: bytes = m.value or b""
             try:
                 inp = decode(raw)
                 if inp.type not in _COMMAND_TYPES or not inp.space_id:
                     raise ContractError(f"{inp.type} is not a space command with a space_id")
             except ContractError as exc:
-                outputs.append(self._dead(raw, e, str(exc)))
+                outputs.append(self._dead(raw, m, str(exc)))
                 continue
             outputs.append(Output("worker-space-inputs.v1", inp.space_id.encode(), raw))
         await self.send(outputs)
 
-    async def route(self, events: Sequence[Any]) -> None:
+    async def route(self, messages: Sequence[Any]) -> None:
+        """Route a batch of ``device-events`` and ``worker-registry`` records (Faust
+        messages in the order of their fetch, from :class:`BatchingConsumer`)."""
         outputs: list[Output] = []
         registry_writes: list[tuple[Any, str, Assignment | None]] = []
         pending: dict[str, Assignment | None] = {}
         orphan_writes: list[tuple[Any, str, str]] = []
         registry_topic = self.settings.topic("worker-registry.v1")
-        for e in events:
-            raw: bytes = e.value or b""
-            if e.message.topic == registry_topic:
+        for m in messages:
+            raw: bytes = m.value or b""
+            if m.topic == registry_topic:
                 change = RegistryChange.from_json(raw)
                 current = (
                     pending[change.dev_eui]
@@ -333,14 +334,14 @@ class Worker:
                 )
                 new = apply_change(current, change)
                 pending[change.dev_eui] = new
-                registry_writes.append((e, change.dev_eui, new))
+                registry_writes.append((m, change.dev_eui, new))
                 continue
             try:
                 device_event = decode(raw)
                 if device_event.dev_eui is None:
                     raise ContractError(f"{device_event.type} has no dev_eui")
             except ContractError as exc:
-                outputs.append(self._dead(raw, e, str(exc)))
+                outputs.append(self._dead(raw, m, str(exc)))
                 continue
             eui = device_event.dev_eui
             assignment = pending[eui] if eui in pending else self._assignment(eui)
@@ -355,27 +356,31 @@ class Worker:
             last = self.orphans.get(eui)
             last_at = datetime.fromisoformat(last) if last else None
             if orphan_due(last_at, device_event.recorded_at):
-                record = orphan_seen(device_event, _source(e))
+                record = orphan_seen(device_event, _source_of(m))
                 outputs.append(Output.of("space-events.v1", eui.encode(), record))
-                orphan_writes.append((e, eui, device_event.recorded_at.isoformat()))
+                orphan_writes.append((m, eui, device_event.recorded_at.isoformat()))
         await self.send(outputs)  # acknowledged before the table writes
-        for e, eui, assignment in registry_writes:
-            with as_current(e):
+        for m, eui, assignment in registry_writes:
+            with as_current(self._event(m)):
                 if assignment is None:
                     self.registry.pop(eui, None)
                 else:
                     self.registry[eui] = assignment.to_json().decode()
-        for e, eui, at in orphan_writes:
-            with as_current(e):
+        for m, eui, at in orphan_writes:
+            with as_current(self._event(m)):
                 self.orphans[eui] = at
 
     def _assignment(self, eui: str) -> Assignment | None:
         raw = self.registry.get(eui)
         return Assignment.from_json(raw.encode() if isinstance(raw, str) else raw) if raw else None
 
-    def _dead(self, raw: bytes, event: Any, detail: str) -> Output:
+    def _dead(self, raw: bytes, message: Any, detail: str) -> Output:
         self.metrics.rejected.labels("route").inc()
-        return rejected_input(raw, _source(event), detail, datetime.now(UTC))
+        return rejected_input(raw, _source_of(message), detail, datetime.now(UTC))
+
+    def _event(self, message: Any) -> faust.Event:
+        """A Faust event of ``message``: a table write goes to its partition."""
+        return faust.Event(self.app, message.key, message.value, message.headers, message)
 
     # --- timers ---------------------------------------------------------------------
 
@@ -509,28 +514,37 @@ def create_worker(
         value_serializer="raw",
     )
 
-    @app.agent(routing_inputs, name="route")
-    async def route(stream: Any) -> None:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            await worker.route(events)
+    async def route_batch(messages: Sequence[Any]) -> None:
+        await worker.route(messages)
 
-    @app.agent(topics["space-commands.v1"], name="forward")
-    async def forward(stream: Any) -> None:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            await worker.forward(events)
+    async def forward_batch(messages: Sequence[Any]) -> None:
+        await worker.forward(messages)
 
     async def fold_batch(messages: Sequence[Any]) -> None:
         await worker.fold(messages)
 
-    app.batch_handlers = {settings.topic(FOLD_TOPIC): fold_batch}
+    app.batch_handlers = {
+        settings.topic("device-events.v1"): route_batch,
+        settings.topic("worker-registry.v1"): route_batch,
+        settings.topic("space-commands.v1"): forward_batch,
+        settings.topic(FOLD_TOPIC): fold_batch,
+    }
 
-    # Subscribes the fold topic, so Faust assigns its partitions with the spaces table's
-    # and recovers them; the consumer hands its records to Worker.fold in batches
-    # (BatchingConsumer), never to this stream.
-    @app.agent(topics[FOLD_TOPIC], name="fold")
-    async def fold(stream: Any) -> None:
-        async for event in stream.events():
-            worker.on_fatal(f"fold input {event.message.tp} reached the stream, not the batch")
+    # The agents subscribe their topics, so Faust assigns their partitions with the
+    # tables' and recovers those; the consumer hands their records to the batch handlers
+    # above (BatchingConsumer), never to these streams.
+    def never_streamed(stage: str) -> Callable[[Any], Awaitable[None]]:
+        async def agent(stream: Any) -> None:
+            async for event in stream.events():
+                worker.on_fatal(
+                    f"{stage} input {event.message.tp} reached the stream, not the batch"
+                )
+
+        return agent
+
+    app.agent(routing_inputs, name="route")(never_streamed("route"))
+    app.agent(topics["space-commands.v1"], name="forward")(never_streamed("forward"))
+    app.agent(topics[FOLD_TOPIC], name="fold")(never_streamed("fold"))
 
     async def emit_ticks() -> None:
         await worker.emit_ticks()

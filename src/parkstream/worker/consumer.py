@@ -8,8 +8,10 @@ Faust delivers every record on its own: its fetch loop awaits
 membership, the assignment shared with the tables, recovery pausing the partitions,
 flow control and generation checks in ``getmany``, read offsets, gaps, acks and commits)
 and changes one thing: the records of ``batch_handlers``' topics of one fetch go to
-their handler as one list, tracked as in flight until it returns and then acknowledged,
-so a rebalance waits for the batch (``wait_empty``) and commits only what was handled.
+their handler as one list (in the order of the fetch, topics with the same handler
+together), tracked as in flight until it returns and then acknowledged, so a rebalance
+waits for the batch (``wait_empty``) and commits only what was handled. A batch is
+handed over as soon as its fetch returns: no window to wait for.
 
 Records of other topics are delivered exactly as Faust does.
 
@@ -95,7 +97,7 @@ class BatchingConsumer(AIOKafkaConsumer):
             while not (consumer_should_stop() or fetcher_should_stop()):
                 self.diag.set_flag(CONSUMER_FETCHING)
                 generation = self.app.consumer_generation_id
-                batches: dict[str, list[Message]] = {}
+                batches: dict[BatchHandler, list[Message]] = {}
                 await self.sleep(0)
                 if not self.should_stop:
                     async for tp, message in self.getmany(timeout=1.0):
@@ -106,8 +108,9 @@ class BatchingConsumer(AIOKafkaConsumer):
                         gap = offset - (r_offset or 0)
                         if gap > 1 and r_offset and acks_enabled_for(message.topic):
                             await self._add_gap(tp, r_offset + 1, offset)
-                        if message.topic in handlers:
-                            batches.setdefault(message.topic, []).append(message)
+                        handler = handlers.get(message.topic)
+                        if handler is not None:
+                            batches.setdefault(handler, []).append(message)
                         else:
                             since_yield += 1
                             if since_yield > yield_every:
@@ -121,8 +124,8 @@ class BatchingConsumer(AIOKafkaConsumer):
                             await self.wait_first(callback(message), self.suspend_flow.wait())
                         read_offset[tp] = offset
                         positions[tp] = offset + 1
-                    for topic, messages in batches.items():
-                        await self._handle_batch(handlers[topic], messages, generation)
+                    for handler, messages in batches.items():
+                        await self._handle_batch(handler, messages, generation)
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
