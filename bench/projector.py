@@ -173,12 +173,14 @@ async def time_projector(settings: Settings, ends: dict[int, int], batch: int) -
 
     projector = Projector(settings, batch_size=batch)
     stop = asyncio.Event()
+    cpu = time.process_time()
     task = asyncio.create_task(projector.run(stop))
     try:
         await _caught_up(settings, ends)
     finally:
         stop.set()
         await task
+    cpu = time.process_time() - cpu
     assert projector.first_batch_at is not None
     assert projector.last_batch_at is not None
     seconds = projector.last_batch_at - projector.first_batch_at
@@ -195,6 +197,7 @@ async def time_projector(settings: Settings, ends: dict[int, int], batch: int) -
         "rows_per_s": sum(rows.values()) / seconds,
         "actuations_per_s": rows.get("actuations", 0) / seconds,
         "rows": rows,
+        "cpu_seconds": cpu,  # this process, all threads, start to stop (a little more than timed)
     }
 
 
@@ -263,6 +266,7 @@ async def _run(settings: Settings, records: list[tuple[bytes, bytes]], batch: in
         f"({projector['actuations_per_s']:,.0f} actuations/s) over {projector['seconds']:.1f} s"
     )
     print(f"   rows by table: { {k: int(v) for k, v in projector['rows'].items()} }")
+    print(f"   CPU of this process meanwhile: {projector['cpu_seconds']:.1f} s")
     print(f"raw COPY into actuations: {raw:,.0f} rows/s ({len(rows):,} rows)")
     note = (
         f"{len(records):,} events; projector {projector['events_per_s']:,.0f} events/s, "

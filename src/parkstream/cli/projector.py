@@ -1,4 +1,5 @@
-"""``parkstream projector``: keep the PostgreSQL read model in step with space-events."""
+"""``parkstream projector``: keep the PostgreSQL read model in step with space-events and
+device-events."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ DEFAULT_METRICS_PORT = 9103
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "projector", help="project space-events into the PostgreSQL read model"
+        "projector", help="project space-events and device-events into the PostgreSQL read model"
     )
     p.add_argument("--schema", default="public", help="schema of the read model")
     p.add_argument("--batch-size", type=int, default=5000, help="most records per transaction")
