@@ -32,9 +32,11 @@ The table's p99 row compares parkstream's p99 to the raw loop's; its goal is p99
 The rate row is the downlinks/s parkstream delivered against the uplinks/s offered.
 
 ``--fetch-wait-ms MS`` is a what-if: the test broker answers a fetch only when its
-``fetch_max_wait_ms`` is over (not when a record arrives), and Faust fixes its consumer's
-at 1500 ms; the option gives every Kafka consumer of the child processes ``MS`` instead
-(:data:`FETCH_WAIT_PATCH`, a ``sitecustomize`` on their path; the source is not changed).
+``fetch_max_wait_ms`` is over (not when a record arrives); the dev profile gives the
+worker's Faust consumer 5 ms and plain aiokafka consumers (the bridge's downlink consumer,
+the raw loop) 50 ms; the option gives every Kafka consumer of the child processes ``MS``
+instead (:data:`FETCH_WAIT_PATCH`, a ``sitecustomize`` on their path; the source is not
+changed).
 """
 
 from __future__ import annotations
@@ -131,8 +133,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MS",
         help="what-if: every Kafka consumer (bridge, worker and the raw loop) waits at most MS "
         "for a fetch, patched in when each process starts (the source is not changed); "
-        "Faust's consumers wait 1500 ms, the dev profile's 50 ms, and Tansu answers a "
-        "waiting fetch only when its wait is over",
+        "in the dev profile the worker's Faust consumer waits 5 ms, aiokafka consumers "
+        "50 ms, and Tansu answers a waiting fetch only when its wait is over",
     )
 
 
@@ -402,9 +404,12 @@ def children(workdir: Path, env: dict[str, str], keep: Path | None) -> Iterator[
 
 
 #: ``sitecustomize`` of the ``--fetch-wait-ms`` what-if: every aiokafka consumer of the
-#: process gets the given ``fetch_max_wait_ms`` (Faust's own is fixed at 1500 ms).
+#: process gets the given ``fetch_max_wait_ms``; the worker's Faust consumer, which sets
+#: its wait after creating its aiokafka consumer, through the profile's constant.
 FETCH_WAIT_PATCH = """\
 import aiokafka
+
+import parkstream.kafka_profile
 
 _init = aiokafka.AIOKafkaConsumer.__init__
 
@@ -415,6 +420,7 @@ def _patched(self, *topics, **kwargs):
 
 
 aiokafka.AIOKafkaConsumer.__init__ = _patched
+parkstream.kafka_profile.DEV_FAUST_FETCH_MAX_WAIT_MS = {ms}
 """
 
 
