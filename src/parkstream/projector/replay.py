@@ -46,6 +46,7 @@ SHADOW = "parkstream_shadow"
 RETIRED = "parkstream_retired"
 TOPIC = SPACE_EVENTS
 DEFAULT_BATCH = 20_000
+SWITCH_INTERVAL = 0.0005  # seconds, while a rebuild prepares batches in a thread
 
 # The key of each table (what a difference is reported by).
 KEYS: dict[str, tuple[str, ...]] = {
@@ -261,12 +262,12 @@ async def _drain(
     while one batch is written, the next one is read and prepared.
     """
 
-    from parkstream.projector.app import SWITCH_INTERVAL
-
     started = time.monotonic()
     begin = {tp: await consumer.position(tp) for tp in tps}
     switching = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL)  # see parkstream.projector.app.Projector._loop
+    # The event loop must get the GIL back soon after PostgreSQL answers, not after the
+    # preparing thread's default 5 ms slice.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         await _drain_loop(
             consumer, stores, tps, at_least, batch_size, report, stream, idle_timeout, begin
