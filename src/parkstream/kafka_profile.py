@@ -140,6 +140,14 @@ def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     return conf
 
 
+def latency_consumer_overrides(settings: Settings) -> dict[str, Any]:
+    """For consumers on the uplink-to-light path (the bridge's downlinks): the test
+    broker holds each fetch for its full wait, so in dev/test they wait 5 ms, like the
+    worker's Faust consumer; production keeps aiokafka's default (the broker answers as
+    soon as records arrive)."""
+    return {"fetch_max_wait_ms": DEV_FAUST_FETCH_MAX_WAIT_MS} if settings.is_dev_profile else {}
+
+
 def faust_consumer_fetch_max_wait_ms(settings: Settings) -> int | None:
     """``fetch_max_wait_ms`` for a Faust app's consumer, or None to keep Faust's (1500 ms)."""
     return DEV_FAUST_FETCH_MAX_WAIT_MS if settings.is_dev_profile else None

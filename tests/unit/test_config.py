@@ -69,3 +69,15 @@ def test_sasl_needs_a_username() -> None:
 
 def test_topic_names_carry_the_prefix() -> None:
     assert Settings(topic_prefix="acme").topic("space-events.v1") == "acme.space-events.v1"
+
+
+def test_only_the_dev_profiles_shorten_the_downlink_consumers_fetch_wait() -> None:
+    from parkstream.kafka_profile import aiokafka_consumer_kwargs, latency_consumer_overrides
+
+    dev = Settings(profile="dev")
+    assert (
+        aiokafka_consumer_kwargs(dev, **latency_consumer_overrides(dev))["fetch_max_wait_ms"] == 5
+    )
+    production = Settings(profile="production")
+    assert latency_consumer_overrides(production) == {}
+    assert "fetch_max_wait_ms" not in aiokafka_consumer_kwargs(production)

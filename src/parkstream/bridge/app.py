@@ -20,7 +20,11 @@ from parkstream.bridge.state import BridgeState
 from parkstream.bridge.uplink import UplinkPump
 from parkstream.config import Settings
 from parkstream.decoders.registry import DecoderRegistry
-from parkstream.kafka_profile import aiokafka_consumer_kwargs, aiokafka_producer_kwargs
+from parkstream.kafka_profile import (
+    aiokafka_consumer_kwargs,
+    aiokafka_producer_kwargs,
+    latency_consumer_overrides,
+)
 from parkstream.logging import get_logger
 
 log = get_logger("parkstream.bridge")
@@ -176,6 +180,7 @@ class Bridge:
                     group_id=f"{s.topic_prefix}.{DOWNLINK_GROUP}",
                     enable_auto_commit=False,
                     auto_offset_reset="earliest",
+                    **latency_consumer_overrides(s),
                 ),
             )
             try:
