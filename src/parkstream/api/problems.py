@@ -65,6 +65,14 @@ def invalid(name: str, reason: str, detail: str | None = None) -> ApiProblem:
     )
 
 
+def with_offset(value: Any, name: str) -> Any:
+    """``value`` (a datetime or None) if it names its UTC offset; a 422 naming ``query.name``
+    otherwise (a time without an offset means nothing to a server in another zone)."""
+    if value is not None and getattr(value, "tzinfo", None) is None:
+        raise invalid(f"query.{name}", "no time zone", f"query.{name}: needs a time zone offset")
+    return value
+
+
 def not_found(what: str) -> ApiProblem:
     return ApiProblem(404, "not-found", f"no {what} in this tenant")
 

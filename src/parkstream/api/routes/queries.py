@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from parkstream.api import models as m
 from parkstream.api import store
 from parkstream.api.context import ApiContext, Principal, RequireRead, get_context
-from parkstream.api.problems import ApiProblem, invalid, responses
+from parkstream.api.problems import ApiProblem, invalid, responses, with_offset
 from parkstream.domain.states import SpaceState
 
 router = APIRouter()
@@ -19,12 +19,6 @@ SpaceId = Annotated[str, Path(pattern=m.ID_PATTERN)]
 ERRORS = responses(401, 403, 404, 422, 429)
 MAX_HOURS = 24 * 93
 MAX_DAYS = 3660
-
-
-def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise invalid(f"query.{name}", "no time zone", f"query.{name}: needs a time zone offset")
-    return value
 
 
 @router.get(
@@ -88,7 +82,7 @@ async def space_as_of(
 ) -> m.SpaceAsOf:
     from parkstream.api.asof import state_as_of
 
-    when = _aware(at, "at")
+    when = with_offset(at, "at")
     assert when is not None
     await store.require_space(ctx.pool, p.tenant_id, space_id)
     result = await state_as_of(ctx, p.tenant_id, space_id, when)
@@ -117,10 +111,10 @@ async def actuations(
     after = store.decode_cursor(cursor, 2)
     args: list[Any] = [p.tenant_id, space_id]
     where = []
-    if _aware(since, "from") is not None:
+    if with_offset(since, "from") is not None:
         args.append(since)
         where.append(f"occurred_at >= ${len(args)}")
-    if _aware(until, "to") is not None:
+    if with_offset(until, "to") is not None:
         args.append(until)
         where.append(f"occurred_at < ${len(args)}")
     if after is not None:
@@ -176,8 +170,8 @@ async def space_utilization(
     p: Principal = RequireRead,
 ) -> m.SpaceUtilization:
     await store.require_space(ctx.pool, p.tenant_id, space_id)
-    end = _aware(until, "to") or datetime.now(UTC)
-    start = _aware(since, "from") or end - timedelta(hours=24)
+    end = with_offset(until, "to") or datetime.now(UTC)
+    start = with_offset(since, "from") or end - timedelta(hours=24)
     if end <= start or end - start > timedelta(hours=MAX_HOURS):
         raise invalid(
             "query.to", "window", f"query.to: after from, at most {MAX_HOURS} hours later"

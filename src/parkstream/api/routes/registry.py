@@ -38,6 +38,21 @@ WRITE_ERRORS = responses(401, 403, 404, 409, 422, 429)
 READ_ERRORS = responses(401, 403, 404, 422, 429)
 
 
+async def _to_bay(
+    ctx: ApiContext,
+    response: Response,
+    tenant: str,
+    space_id: str,
+    cls: type[Any],
+    data: Any,
+) -> m.Accepted:
+    """Send one command to one of the tenant's bays (404 for any other bay): 202."""
+    await store.require_space(ctx.pool, tenant, space_id)
+    command = ctx.commands.build(cls, tenant, space_id, data)
+    await ctx.commands.send(command)
+    return _accepted(response, command, space_id)
+
+
 def _accepted(response: Response, command: Any, space_id: str) -> m.Accepted:
     location = f"/v1/spaces/{space_id}"
     response.headers["Location"] = location
@@ -220,15 +235,14 @@ async def archive_space(
     ctx: Ctx,
     p: Principal = RequireAdmin,
 ) -> m.Accepted:
-    await store.require_space(ctx.pool, p.tenant_id, space_id)
-    command = ctx.commands.build(
-        cmd.ArchiveSpace,
+    return await _to_bay(
+        ctx,
+        response,
         p.tenant_id,
         space_id,
+        cmd.ArchiveSpace,
         cmd.ArchiveSpaceData(reason=body.reason, force=body.force),
     )
-    await ctx.commands.send(command)
-    return _accepted(response, command, space_id)
 
 
 @router.post(
@@ -304,15 +318,16 @@ async def assign_device(
 async def unassign_device(
     space_id: SpaceId, role: Role, response: Response, ctx: Ctx, p: Principal = RequireAdmin
 ) -> m.Accepted:
-    await store.require_space(ctx.pool, p.tenant_id, space_id)
-    command = ctx.commands.build(
-        cmd.UnassignDevice,
+    return await _to_bay(
+        ctx,
+        response,
         p.tenant_id,
         space_id,
-        cmd.UnassignDeviceData(role=role),
+        cmd.UnassignDevice,
+        cmd.UnassignDeviceData(
+            role=role,
+        ),
     )
-    await ctx.commands.send(command)
-    return _accepted(response, command, space_id)
 
 
 # --- overrides --------------------------------------------------------------------------
@@ -333,15 +348,14 @@ async def set_override(
     ctx: Ctx,
     p: Principal = RequireWrite,
 ) -> m.Accepted:
-    await store.require_space(ctx.pool, p.tenant_id, space_id)
-    command = ctx.commands.build(
-        cmd.SetOverride,
+    return await _to_bay(
+        ctx,
+        response,
         p.tenant_id,
         space_id,
+        cmd.SetOverride,
         cmd.SetOverrideData(state=body.state, reason=body.reason, until=body.until),
     )
-    await ctx.commands.send(command)
-    return _accepted(response, command, space_id)
 
 
 @router.delete(
@@ -355,10 +369,14 @@ async def set_override(
 async def clear_override(
     space_id: SpaceId, response: Response, ctx: Ctx, p: Principal = RequireWrite
 ) -> m.Accepted:
-    await store.require_space(ctx.pool, p.tenant_id, space_id)
-    command = ctx.commands.build(cmd.ClearOverride, p.tenant_id, space_id, cmd.ClearOverrideData())
-    await ctx.commands.send(command)
-    return _accepted(response, command, space_id)
+    return await _to_bay(
+        ctx,
+        response,
+        p.tenant_id,
+        space_id,
+        cmd.ClearOverride,
+        cmd.ClearOverrideData(),
+    )
 
 
 # --- display policy ---------------------------------------------------------------------

@@ -26,7 +26,7 @@ from parkstream.api.context import (
     get_context,
 )
 from parkstream.api.idempotency import IdempotencyKey, claim, new_id
-from parkstream.api.problems import ApiProblem, invalid, responses
+from parkstream.api.problems import ApiProblem, invalid, responses, with_offset
 from parkstream.domain import commands as cmd
 from parkstream.domain.ids import derive_id
 
@@ -194,17 +194,11 @@ async def list_reservations(
         p.tenant_id,
         space_id=space_id,
         status=list(status) if status else None,
-        starts_from=_aware(starts_from, "from"),
-        starts_to=_aware(starts_to, "to"),
+        starts_from=with_offset(starts_from, "from"),
+        starts_to=with_offset(starts_to, "to"),
         limit=limit,
         cursor=cursor,
     )
-
-
-def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise invalid(f"query.{name}", "no time zone", f"query.{name}: needs a time zone offset")
-    return value
 
 
 @router.get(
@@ -264,8 +258,8 @@ async def availability(
     ctx: Ctx,
     p: Principal = RequireRead,
 ) -> m.AvailabilityOut:
-    _aware(starts_at, "from")
-    _aware(ends_at, "to")
+    with_offset(starts_at, "from")
+    with_offset(ends_at, "to")
     if ends_at <= starts_at:
         raise invalid("query.to", "not after from", "query.to: must be after from")
     await store.get_site(ctx.pool, p.tenant_id, site_id)
