@@ -138,6 +138,16 @@ def install(app: FastAPI) -> None:
         extra: dict[str, Any] = {"invalid-params": params}
         return problem_response(request, 422, "invalid-request", detail, None, **extra)
 
+    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("a dependency is unavailable", path=request.url.path, error=repr(exc))
+        return problem_response(
+            request,
+            503,
+            "unavailable",
+            "the event broker or the database is unavailable; retry later",
+            {"Retry-After": "5"},
+        )
+
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("request failed", path=request.url.path, error=repr(exc))
         return problem_response(request, 500, "internal-error", "the request could not be served")
@@ -145,6 +155,17 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiProblem, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_invalid)
+    from aiokafka.errors import KafkaError
+    from asyncpg.exceptions import CannotConnectNowError, ConnectionDoesNotExistError
+
+    for unavailable in (
+        KafkaError,
+        CannotConnectNowError,
+        ConnectionDoesNotExistError,
+        ConnectionError,
+        TimeoutError,
+    ):
+        app.add_exception_handler(unavailable, on_unavailable)
     app.add_exception_handler(Exception, on_crash)
 
 

@@ -127,3 +127,38 @@ def test_the_openapi_document_is_complete() -> None:
         assert {"401", "403", "422", "429"} <= codes, (method, path, codes)
         problem = op["responses"]["401"]["content"]
         assert "application/problem+json" in problem, (method, path)
+
+
+async def test_an_unavailable_broker_or_database_is_a_503_to_retry() -> None:
+    from aiokafka.errors import KafkaTimeoutError
+    from asyncpg.exceptions import CannotConnectNowError
+    from fastapi import FastAPI
+
+    from parkstream.api import problems
+
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/broker")
+    async def broker() -> None:
+        raise KafkaTimeoutError
+
+    @app.get("/database")
+    async def database() -> None:
+        raise CannotConnectNowError("starting up")
+
+    @app.get("/bug")
+    async def bug() -> None:
+        raise RuntimeError("a bug")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://a") as c:
+        for path in ("/broker", "/database"):
+            r = await c.get(path)
+            assert r.status_code == 503, path
+            assert r.headers["retry-after"] == "5"
+            assert r.json()["type"].endswith("/unavailable")
+        r = await c.get("/bug")
+        assert r.status_code == 500
+        assert r.headers["content-type"] == "application/problem+json"
+        assert "a bug" not in r.text  # internals stay in the log
