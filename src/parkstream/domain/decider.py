@@ -18,7 +18,7 @@ import base64
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from parkstream.domain import commands as cmd
 from parkstream.domain import device_events as dev
@@ -113,6 +113,45 @@ _EMITTED = frozenset(
 _set_attribute = object.__setattr__
 
 
+def _event(
+    cls: type[E],
+    event_id: str,
+    tenant_id: str | None,
+    space_id: str,
+    at: datetime,
+    recorded_at: datetime,
+    source: Source,
+    causation_id: str,
+    correlation_id: str,
+    data: Record,
+) -> E:
+    """The event ``construct`` would build (every space event has the envelope's fields and
+    ``data``, with the same defaults), assembled directly."""
+    event = cls.__new__(cls)
+    _set_attribute(
+        event,
+        "__dict__",
+        {
+            "event_id": event_id,
+            "type": cls.TYPE,
+            "version": cls.VERSION,
+            "tenant_id": tenant_id,
+            "space_id": space_id,
+            "dev_eui": None,
+            "occurred_at": at,
+            "recorded_at": recorded_at,
+            "source": source,
+            "causation_id": causation_id,
+            "correlation_id": correlation_id,
+            "data": data,
+        },
+    )
+    _set_attribute(event, "__pydantic_fields_set__", set(_EMITTED))
+    _set_attribute(event, "__pydantic_extra__", None)
+    _set_attribute(event, "__pydantic_private__", None)
+    return event
+
+
 class _Run:
     """One decision in progress: the evolving state and the events emitted so far."""
 
@@ -128,36 +167,20 @@ class _Run:
         return event_id(self.input.event_id, len(self.events))
 
     def emit(self, cls: type[E], data: Record, at: datetime, tenant_id: str | None = None) -> E:
-        """Record an event and apply it. Every value is already valid, so it is not re-checked.
-
-        The event is the object ``construct`` builds (every space event has the envelope's
-        fields and ``data``, with the same defaults), assembled directly."""
+        """Record an event and apply it. Every value is already valid, so it is not re-checked."""
         space = self.space
-        inp = self.input
-        event = cls.__new__(cls)
-        _set_attribute(
-            event,
-            "__dict__",
-            {
-                "event_id": self.event_id(),
-                "type": cls.TYPE,
-                "version": cls.VERSION,
-                "tenant_id": tenant_id
-                if tenant_id is not None
-                else (space.tenant_id or inp.tenant_id),
-                "space_id": space.space_id,
-                "dev_eui": None,
-                "occurred_at": at,
-                "recorded_at": self.now,
-                "source": self.source,
-                "causation_id": inp.event_id,
-                "correlation_id": self.correlation,
-                "data": data,
-            },
+        event = _event(
+            cls,
+            self.event_id(),
+            tenant_id if tenant_id is not None else (space.tenant_id or self.input.tenant_id),
+            space.space_id,
+            at,
+            self.now,
+            self.source,
+            self.input.event_id,
+            self.correlation,
+            data,
         )
-        _set_attribute(event, "__pydantic_fields_set__", set(_EMITTED))
-        _set_attribute(event, "__pydantic_extra__", None)
-        _set_attribute(event, "__pydantic_private__", None)
         self.events.append(event)
         self.space = evolve(space, event)
         return event
@@ -197,6 +220,18 @@ def decide_and_evolve(
         return space, []  # a redelivered input: its events were emitted the first time
     if space.clock is not None and now < space.clock:
         now = space.clock  # time never runs backwards for a bay
+    if inp.type == _UPLINK and space.registered:
+        uplink = cast(dev.UplinkObserved, inp)
+        repeated = _repeated_reading(space, uplink, now, source or inp.source)
+        if repeated is not None:
+            return repeated
+    return _decide_and_evolve(space, inp, now, source)
+
+
+def _decide_and_evolve(
+    space: Space, inp: Envelope, now: datetime, source: Source | None = None
+) -> tuple[Space, list[Envelope]]:
+    """The generic decision, after the redelivery check and with the bay's clock applied."""
     run = _Run(space, inp, now, source or inp.source)
     if space.registered:
         _advance(run, now)
@@ -206,6 +241,66 @@ def decide_and_evolve(
     if run.space.registered:
         _settle(run, now)
     return run.space, run.events
+
+
+_UPLINK = dev.UplinkObserved.TYPE
+
+
+def _repeated_reading(
+    space: Space, e: dev.UplinkObserved, now: datetime, source: Source
+) -> tuple[Space, list[Envelope]] | None:
+    """The decision on the commonest input, a sensor's uplink repeating its debounced reading
+    with nothing due: one accepted reading, no state change, nothing for the light.
+
+    Exactly what the generic path decides (its only event, built the same way), or ``None``
+    when anything else could happen, for the generic path to decide.
+    """
+    s = space.sensor
+    reading = e.data.reading
+    if (
+        e.dev_eui != s.dev_eui
+        or s.silent
+        or space.archived
+        or reading is None
+        or reading.occupied is None
+        or reading.occupied != s.occupied
+        or (s.last_reading_at is not None and e.occurred_at < s.last_reading_at)
+        or any_due(space, now)
+    ):
+        return None
+    data = construct(
+        ev.SensorReadingAcceptedData,
+        dev_eui=e.dev_eui,
+        occupied=reading.occupied,
+        f_cnt=e.data.f_cnt,
+        observed_at=e.occurred_at,
+        settled=False,
+        pending_until=None,
+    )
+    event = _event(
+        ev.SensorReadingAccepted,
+        event_id(e.event_id, 0),
+        space.tenant_id or e.tenant_id,
+        space.space_id,
+        now,
+        now,
+        source,
+        e.event_id,
+        e.correlation_id or e.event_id,
+        data,
+    )
+    after = evolve(space, event)
+    state = after.state
+    if state_at(after, now) != state:
+        return None
+    disp = after.display
+    if (
+        disp.dev_eui is not None
+        and state is not None
+        and _frame_for(after.policy, state)[1] != disp.expected_hex
+    ):
+        return None
+    return after, [event]
 
 
 def explain(space: Space, now: datetime) -> ev.Explanation:

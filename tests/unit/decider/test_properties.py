@@ -49,8 +49,10 @@ config = st.builds(
 )
 
 
-def run(cfg: cmd.SpaceConfig, prog: list[tuple[int, tuple[str, Any]]]) -> Bay:
-    bay = Bay(config=cfg)
+def run(
+    cfg: cmd.SpaceConfig, prog: list[tuple[int, tuple[str, Any]]], bay_cls: type[Bay] = Bay
+) -> Bay:
+    bay = bay_cls(config=cfg)
     bay.register()
     bay.assign("sensor", "a1b2c3d4e5f60001")
     bay.assign("display", "2020204100c30a01")

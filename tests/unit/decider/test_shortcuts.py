@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given
 
 from parkstream.domain import commands as cmd
+from parkstream.domain import decider
 from parkstream.domain.effective import any_due, deadlines, next_deadline, state_at, verdict
+from parkstream.domain.envelope import Envelope
+from parkstream.domain.space import Space
 
+from .bay import Bay
 from .test_properties import FAST, config, program, run
 
 OFFSETS = [timedelta(seconds=s) for s in (-3600, -1, 0, 1, 59, 600, 1800, 7200, 86400)]
@@ -62,3 +67,51 @@ def test_emitted_events_are_valid_records_with_the_fields_they_were_given(
             "correlation_id",
             "data",
         }
+
+
+def _generic(space: Space, inp: Envelope, now: Any) -> tuple[Space, list[Envelope]]:
+    """``decide_and_evolve`` without its shortcut for a repeated reading."""
+    if inp.event_id in space.recent_inputs:
+        return space, []
+    if space.clock is not None and now < space.clock:
+        now = space.clock
+    return decider._decide_and_evolve(space, inp, now)
+
+
+class _CheckedBay(Bay):
+    """A bay whose every decision is checked against the generic path."""
+
+    def feed(self, inp: Envelope) -> list[Envelope]:
+        expected = _generic(self.state, inp, self.now)
+        events = super().feed(inp)
+        assert (self.state, events) == expected
+        assert [e.model_fields_set for e in events] == [e.model_fields_set for e in expected[1]]
+        assert self.state.model_fields_set == expected[0].model_fields_set
+        return events
+
+
+@FAST
+@given(config, program)
+def test_the_repeated_reading_shortcut_decides_as_the_generic_path(
+    cfg: cmd.SpaceConfig, prog: Any
+) -> None:
+    run(cfg, prog, _CheckedBay)
+
+
+def test_a_repeated_reading_takes_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
+    taken: list[bool] = []
+    shortcut = decider._repeated_reading
+
+    def counted(*args: Any) -> Any:
+        result = shortcut(*args)
+        taken.append(result is not None)
+        return result
+
+    monkeypatch.setattr(decider, "_repeated_reading", counted)
+    bay = _CheckedBay(config=cmd.SpaceConfig(debounce_s=0.0)).ready()
+    bay.at(seconds=1).sensor(True)  # a change, and a downlink for the light
+    bay.txack_pending()
+    taken.clear()
+    events = bay.at(seconds=1).sensor(True)  # the same reading again
+    assert taken == [True]
+    assert [e.type for e in events] == ["space.sensor_reading_accepted"]
