@@ -25,7 +25,15 @@ from parkstream.domain import device_events as dev
 from parkstream.domain import space_events as ev
 from parkstream.domain.display import DisplayPolicy
 from parkstream.domain.downlinks import DownlinkData, DownlinkRequested
-from parkstream.domain.effective import Deadline, Verdict, any_due, deadlines, state_at, verdict
+from parkstream.domain.effective import (
+    Deadline,
+    Verdict,
+    any_due,
+    deadlines,
+    spans,
+    state_at,
+    verdict,
+)
 from parkstream.domain.envelope import Envelope, Record, Source
 from parkstream.domain.evolve import evolve, resend_after
 from parkstream.domain.ids import derive_id, event_id
@@ -511,12 +519,45 @@ def _next_change(space: Space, current: SpaceState, at: datetime) -> ev.NextChan
 
     The deadlines' effects are simulated with the decider's own handlers on a probe.
     """
+    if (
+        not space.reservations
+        and space.override is None
+        and not space.archived
+        and space.sensor.pending is None
+    ):
+        decided, change = _next_change_of_sensor(space, current, at)
+        if decided:
+            return change
     upcoming = [d for d in deadlines(space) if d.at > at][:8]
     if not upcoming:
         return None
     if any(r.status == "confirmed" for r in space.reservations):
         return _next_change_replayed(space, current, upcoming)
     return _next_change_of_layers(space, current, upcoming)
+
+
+def _next_change_of_sensor(
+    space: Space, current: SpaceState, at: datetime
+) -> tuple[bool, ev.NextChange | None]:
+    """The look-ahead's answer for a bay whose only layer is its sensor, with no change held.
+
+    Without reservations, an override or archiving, the state does not move with the clock,
+    and the sensor's silence is the only deadline that changes a layer (display resends
+    never do): the state turns UNKNOWN when the sensor falls silent, unless it already is.
+    Undecided (False) when the silence is not strictly ahead: the general look-ahead decides.
+    """
+    s = space.sensor
+    if s.dev_eui is None or s.silent or s.last_heard_at is None:
+        return True, None  # no layer deadline at all
+    silent_at = s.last_heard_at + spans(space.config).silence
+    if silent_at <= at:
+        return False, None
+    if current == SpaceState.UNKNOWN:
+        return True, None
+    change = construct(
+        ev.NextChange, at=silent_at, reason="sensor_silent", to_state=SpaceState.UNKNOWN
+    )
+    return True, change
 
 
 def _next_change_replayed(

@@ -115,3 +115,40 @@ def test_a_repeated_reading_takes_the_shortcut(monkeypatch: pytest.MonkeyPatch) 
     events = bay.at(seconds=1).sensor(True)  # the same reading again
     assert taken == [True]
     assert [e.type for e in events] == ["space.sensor_reading_accepted"]
+
+
+class _StatesBay(Bay):
+    """A bay that keeps every state it passes through."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.seen: list[Space] = []
+
+    def feed(self, inp: Envelope) -> list[Envelope]:
+        events = super().feed(inp)
+        self.seen.append(self.state)
+        return events
+
+
+@FAST
+@given(config, program)
+def test_the_sensor_only_look_ahead_agrees_with_the_replay(cfg: cmd.SpaceConfig, prog: Any) -> None:
+    bay = run(cfg, prog, _StatesBay)
+    assert isinstance(bay, _StatesBay)
+    for space in bay.seen:
+        if space.reservations or space.override is not None or space.archived:
+            continue
+        if space.sensor.pending is not None or space.clock is None:
+            continue
+        for moment in (space.clock + offset for offset in OFFSETS):
+            current = state_at(space, moment)
+            decided, change = decider._next_change_of_sensor(space, current, moment)
+            if not decided:
+                continue
+            upcoming = [d for d in deadlines(space) if d.at > moment][:8]
+            replayed = decider._next_change_replayed(space, current, upcoming)
+            assert change == replayed
+            if upcoming:
+                assert decider._next_change_of_layers(space, current, upcoming) == replayed
+            else:
+                assert change is None
