@@ -33,6 +33,7 @@ from parkstream.domain.deadletter import dead_letter
 from parkstream.domain.envelope import Source
 from parkstream.logging import get_logger
 from parkstream.projector import DEVICE_EVENTS, SPACE_EVENTS, projections_of
+from parkstream.projector.collector import fewer_collections
 from parkstream.projector.metrics import ProjectorMetrics
 from parkstream.projector.records import Incoming
 from parkstream.projector.store import Applied, Prepared, Rejection, Store
@@ -119,7 +120,8 @@ class Projector:
                 consumer.subscribe(list(stores), listener=_listener(self, stores, consumer))
                 await consumer.start()
                 try:
-                    await self._loop(stores, consumer, stop)
+                    with fewer_collections():
+                        await self._loop(stores, consumer, stop)
                 finally:
                     await consumer.stop()
             finally:

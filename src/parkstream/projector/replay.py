@@ -30,6 +30,7 @@ from parkstream.projector import (
     projections_of,
     topics_of,
 )
+from parkstream.projector.collector import fewer_collections
 from parkstream.projector.migrate import MigrationError, migrate, recorded
 from parkstream.projector.partitions import Partitions, months_ahead
 from parkstream.projector.records import Incoming
@@ -269,9 +270,10 @@ async def _drain(
     # preparing thread's default 5 ms slice.
     sys.setswitchinterval(SWITCH_INTERVAL)
     try:
-        await _drain_loop(
-            consumer, stores, tps, at_least, batch_size, report, stream, idle_timeout, begin
-        )
+        with fewer_collections():
+            await _drain_loop(
+                consumer, stores, tps, at_least, batch_size, report, stream, idle_timeout, begin
+            )
     finally:
         sys.setswitchinterval(switching)
     return time.monotonic() - started
