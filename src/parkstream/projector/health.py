@@ -23,7 +23,6 @@ from typing import Any
 
 import orjson
 
-from parkstream.domain.contract import ContractError, upcast
 from parkstream.domain.device_events import DEVICE_EVENT_TYPES
 from parkstream.projector.records import (
     AHEAD,
@@ -31,6 +30,7 @@ from parkstream.projector.records import (
     BadRecord,
     Event,
     Incoming,
+    checked_type,
     in_window,
     integer,
     optional_text,
@@ -96,21 +96,7 @@ def read_device_event(record: Incoming) -> Event:
         raise BadRecord("invalid_json", str(exc)) from exc
     if not isinstance(raw, dict):
         raise BadRecord("invalid_record", "a record must be a JSON object")
-    type_name = raw.get("type")
-    current = _VERSIONS.get(type_name) if isinstance(type_name, str) else None
-    if current is None or not isinstance(type_name, str):
-        raise BadRecord("unknown_type", f"not a device event type: {type_name!r}")
-    version = raw.get("version", 1)
-    if version != current:
-        try:
-            if isinstance(version, int) and not isinstance(version, bool) and version > current:
-                raise ContractError(f"{type_name} v{version} is newer than this reader")
-            raw = upcast(raw)
-        except ContractError as exc:
-            raise BadRecord("unsupported_version", str(exc)) from exc
-    data = raw.get("data")
-    if not isinstance(data, dict):
-        raise BadRecord("invalid_record", "data must be an object")
+    type_name, raw, data = checked_type(raw, _VERSIONS, "device event")
     occurred_at = timestamp(raw.get("occurred_at"), "occurred_at")
     recorded_at = timestamp(raw.get("recorded_at"), "recorded_at")
     if not in_window(occurred_at, recorded_at):

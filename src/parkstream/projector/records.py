@@ -184,11 +184,15 @@ def read_event(record: Incoming) -> Event:
 _loads = orjson.loads
 
 
-def _read_checked(record: Incoming, raw: dict[str, Any]) -> Event:
+def checked_type(
+    raw: dict[str, Any], versions: Mapping[str, int], kind: str
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """``(type, record at its current version, data)`` of a record of one topic's types,
+    or the :class:`BadRecord` that says why not (shared by every projection's reader)."""
     type_name = raw.get("type")
-    current = _VERSIONS.get(type_name) if isinstance(type_name, str) else None
+    current = versions.get(type_name) if isinstance(type_name, str) else None
     if current is None or not isinstance(type_name, str):
-        raise BadRecord("unknown_type", f"not a space event type: {type_name!r}")
+        raise BadRecord("unknown_type", f"not a {kind} type: {type_name!r}")
     version = raw.get("version", 1)
     if version != current:
         try:
@@ -200,6 +204,11 @@ def _read_checked(record: Incoming, raw: dict[str, Any]) -> Event:
     data = raw.get("data")
     if not isinstance(data, dict):
         raise BadRecord("invalid_record", "data must be an object")
+    return type_name, raw, data
+
+
+def _read_checked(record: Incoming, raw: dict[str, Any]) -> Event:
+    type_name, raw, data = checked_type(raw, _VERSIONS, "space event")
     tenant_id = optional_text(raw.get("tenant_id"), "tenant_id")
     space_id = optional_text(raw.get("space_id"), "space_id")
     dev_eui = optional_text(raw.get("dev_eui"), "dev_eui")
