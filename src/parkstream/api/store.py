@@ -6,16 +6,22 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Response
+from fastapi import Query, Response
 
 from parkstream.api import models as m
 from parkstream.api.problems import ApiProblem, invalid
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
+# The paging parameters every list shares.
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page.")]
+Cursor = Annotated[
+    str | None,
+    Query(pattern=m.CURSOR_PATTERN, description="`next_cursor` of the previous page."),
+]
 
 
 def encode_cursor(values: list[Any]) -> str:

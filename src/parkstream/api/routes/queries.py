@@ -33,8 +33,8 @@ async def list_spaces(
     site_id: Annotated[str | None, Query(pattern=m.ID_PATTERN)] = None,
     state: Annotated[list[SpaceState] | None, Query(description="Repeat to match several.")] = None,
     archived: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=store.MAX_PAGE)] = store.DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(pattern=m.CURSOR_PATTERN)] = None,
+    limit: store.Limit = store.DEFAULT_PAGE,
+    cursor: store.Cursor = None,
     p: Principal = RequireRead,
 ) -> Response:
     # The hot path: rows become JSON without a model round trip (the tests hold the
@@ -103,8 +103,8 @@ async def actuations(
     ctx: Ctx,
     since: Annotated[datetime | None, Query(alias="from")] = None,
     until: Annotated[datetime | None, Query(alias="to")] = None,
-    limit: Annotated[int, Query(ge=1, le=store.MAX_PAGE)] = store.DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(pattern=m.CURSOR_PATTERN)] = None,
+    limit: store.Limit = store.DEFAULT_PAGE,
+    cursor: store.Cursor = None,
     p: Principal = RequireRead,
 ) -> m.Page[m.ActuationOut]:
     await store.require_space(ctx.pool, p.tenant_id, space_id)
@@ -236,8 +236,8 @@ async def devices(
     ctx: Ctx,
     liveness: Annotated[str | None, Query(pattern="^(unknown|alive|silent)$")] = None,
     role: Annotated[str | None, Query(pattern="^(sensor|display)$")] = None,
-    limit: Annotated[int, Query(ge=1, le=store.MAX_PAGE)] = store.DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(pattern=m.CURSOR_PATTERN)] = None,
+    limit: store.Limit = store.DEFAULT_PAGE,
+    cursor: store.Cursor = None,
     p: Principal = RequireRead,
 ) -> m.Page[m.DeviceHealth]:
     after = store.decode_cursor(cursor, 1)

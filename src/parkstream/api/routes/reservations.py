@@ -185,8 +185,8 @@ async def list_reservations(
     ] = None,
     starts_from: Annotated[datetime | None, Query(alias="from", description="Ending after")] = None,
     starts_to: Annotated[datetime | None, Query(alias="to", description="Starting before")] = None,
-    limit: Annotated[int, Query(ge=1, le=store.MAX_PAGE)] = store.DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(pattern=m.CURSOR_PATTERN)] = None,
+    limit: store.Limit = store.DEFAULT_PAGE,
+    cursor: store.Cursor = None,
     p: Principal = RequireRead,
 ) -> m.Page[m.ReservationOut]:
     return await store.list_reservations(
