@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -115,6 +116,7 @@ def create_app(settings: Settings, *, context: ApiContext | None = None) -> Fast
             return
         ctx, close = await open_context(settings, metrics)
         app.state.ctx = ctx
+        _freeze_startup_heap()
         try:
             yield
         finally:
@@ -151,6 +153,18 @@ def create_app(settings: Settings, *, context: ApiContext | None = None) -> Fast
             max_age=600,
         )
     return app
+
+
+def _freeze_startup_heap() -> None:
+    """Move everything allocated while starting (modules, routes, schemas, pools) out of
+    the collector's reach.
+
+    A full collection walks every tracked object; with the start-up heap in it, each one
+    stalled every request in flight for tens of milliseconds. Frozen objects are never
+    scanned; what requests allocate afterwards is collected as before.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def open_context(
