@@ -45,6 +45,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import math
 import os
 import secrets
@@ -574,15 +575,22 @@ def _measure(
     time.sleep(1.0)  # let stragglers of the warm-up arrive before the cut
     cut = len(probe.received)
     cpu_before, machine_before = group.cpu(), CpuSnapshot.now()
-    paced = publish_paced(probe, load, args.rate, count)
-    last_count, last_change = len(probe.received), time.monotonic()
-    deadline = time.monotonic() + args.drain
-    while len(probe.received) - cut < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-        if len(probe.received) != last_count:
-            last_count, last_change = len(probe.received), time.monotonic()
-        elif time.monotonic() - last_change > QUIET_S:
-            break
+    # The probe must not pause itself while it stamps sends and arrivals: a full collection
+    # here would be charged to the system measured. The run's records fit in memory.
+    gc.collect()
+    gc.disable()
+    try:
+        paced = publish_paced(probe, load, args.rate, count)
+        last_count, last_change = len(probe.received), time.monotonic()
+        deadline = time.monotonic() + args.drain
+        while len(probe.received) - cut < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+            if len(probe.received) != last_count:
+                last_count, last_change = len(probe.received), time.monotonic()
+            elif time.monotonic() - last_change > QUIET_S:
+                break
+    finally:
+        gc.enable()
     cpu_after, machine_after = group.cpu(), CpuSnapshot.now()
     received = probe.received[cut:]
     matched = match(paced.sent, received)
