@@ -438,3 +438,21 @@ def test_hadolint_refuses_a_user_given_by_name(tmp_path: Path) -> None:
     result = _hadolint(tmp_path / "Dockerfile")
     assert result.returncode != 0
     assert "DL3066" in result.stdout
+
+
+def test_every_volume_of_our_services_is_a_directory_the_image_gives_its_user() -> None:
+    """A named volume starts with the owner of the image's directory at its mount point; one
+    Docker creates for the mount is root's, and the processes run as user 10001."""
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    user = re.search(r"(?m)^USER (\d+)(?::(\d+))?$", dockerfile)
+    assert user is not None, "the image runs as a numeric user"
+    made = re.findall(r"install -d -o (\d+) -g (\d+) -m \d+ (\S+)", dockerfile)
+    owned = {path for uid, gid, path in made if uid == user[1] and gid == (user[2] or uid)}
+    targets = {
+        volume.split(":")[1]
+        for service in OURS.values()
+        for volume in service.get("volumes", [])
+        if not volume.startswith((".", "/"))  # named volumes only
+    }
+    assert targets, "the bridge and the worker keep state on named volumes"
+    assert targets <= owned, targets - owned
