@@ -456,3 +456,40 @@ def test_every_volume_of_our_services_is_a_directory_the_image_gives_its_user() 
     }
     assert targets, "the bridge and the worker keep state on named volumes"
     assert targets <= owned, targets - owned
+
+
+# Where each third-party image keeps its data unless its environment says otherwise (the
+# images' documented defaults; postgres until 17).
+DATA_DIRS = {
+    "apache/kafka": ("KAFKA_LOG_DIRS", "/tmp/kraft-combined-logs"),
+    "postgres": ("PGDATA", "/var/lib/postgresql/data"),
+    "grafana/grafana": ("GF_PATHS_DATA", "/var/lib/grafana"),
+    "redis": ("", "/data"),
+}
+
+
+def test_every_stateful_service_keeps_its_data_on_its_named_volume() -> None:
+    """A named volume mounted anywhere else keeps nothing: the data would be gone with the
+    container (for Kafka, the event log itself)."""
+    checked = set()
+    for name, service in SERVICES.items():
+        named = [
+            v.split(":")[1] for v in service.get("volumes", []) if not v.startswith((".", "/"))
+        ]
+        if not named or name in OURS:
+            continue
+        image, _, tag = service["image"].partition(":")
+        if image == "eclipse-mosquitto":
+            conf = (ROOT / "deploy" / "mosquitto.conf").read_text()
+            location = re.search(r"(?m)^persistence_location (\S+)$", conf)
+            assert location is not None
+            assert re.search(r"(?m)^persistence true$", conf)
+            data = location[1].rstrip("/")
+        else:
+            if image == "postgres":
+                assert int(tag.split(".")[0]) < 18, "postgres 18 moved its data directory"
+            variable, default = DATA_DIRS[image]
+            data = service.get("environment", {}).get(variable, default)
+        assert named == [data], f"{name}: volume at {named}, data in {data}"
+        checked.add(image)
+    assert checked >= {"apache/kafka", "postgres", "eclipse-mosquitto", "grafana/grafana"}
