@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = None
+    kafka_replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replicas of every topic parkstream creates (the catalogue's and the "
+        "worker's changelogs); unset: the catalogue's (3), or 1 in the dev and test profiles. "
+        "Set 1 for a single broker.",
+    )
     topic_prefix: str = "parkstream"
 
     # PostgreSQL
@@ -167,6 +174,13 @@ class Settings(BaseSettings):
     def is_dev_profile(self) -> bool:
         """The embedded test broker's quirks are worked around only in these profiles."""
         return self.profile in ("dev", "test")
+
+    def replication_factor(self, catalogue: int) -> int:
+        """Replicas of a topic the catalogue gives ``catalogue``: the setting, else 1 in the
+        dev and test profiles (one embedded broker), else the catalogue's."""
+        if self.kafka_replication_factor is not None:
+            return self.kafka_replication_factor
+        return 1 if self.is_dev_profile else catalogue
 
     @property
     def effective_log_format(self) -> Literal["json", "console"]:

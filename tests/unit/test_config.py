@@ -81,3 +81,32 @@ def test_only_the_dev_profiles_shorten_the_downlink_consumers_fetch_wait() -> No
     production = Settings(profile="production")
     assert latency_consumer_overrides(production) == {}
     assert "fetch_max_wait_ms" not in aiokafka_consumer_kwargs(production)
+
+
+def test_topics_get_the_catalogues_replicas_one_in_dev_or_as_set() -> None:
+    from parkstream.catalogue import for_profile, topic_spec
+
+    spec = topic_spec("space-events.v1")
+    assert spec.replication_factor == 3
+    assert spec.config["min.insync.replicas"] == "2"
+    assert for_profile(spec, Settings()) == spec
+    for settings in (Settings(profile="dev"), Settings(kafka_replication_factor=1)):
+        one = for_profile(spec, settings)
+        assert (one.replication_factor, one.config["min.insync.replicas"]) == (1, "1")
+        assert one.partitions == spec.partitions
+    five = for_profile(spec, Settings(kafka_replication_factor=5))
+    assert (five.replication_factor, five.config["min.insync.replicas"]) == (5, "2")
+    with pytest.raises(ValidationError, match="kafka_replication_factor"):
+        Settings(kafka_replication_factor=0)
+
+
+def test_the_worker_creates_its_changelogs_with_the_same_replicas(tmp_path: Path) -> None:
+    from parkstream.worker.app import create_worker
+
+    for settings, replicas in (
+        (Settings(), 3),
+        (Settings(profile="test"), 1),
+        (Settings(kafka_replication_factor=1), 1),
+    ):
+        worker = create_worker(settings, datadir=tmp_path, ticks=False)
+        assert worker.app.conf.topic_replication_factor == replicas

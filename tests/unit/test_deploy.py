@@ -493,3 +493,21 @@ def test_every_stateful_service_keeps_its_data_on_its_named_volume() -> None:
         assert named == [data], f"{name}: volume at {named}, data in {data}"
         checked.add(image)
     assert checked >= {"apache/kafka", "postgres", "eclipse-mosquitto", "grafana/grafana"}
+
+
+def test_the_stack_creates_topics_its_single_broker_can_hold_in_the_production_profile() -> None:
+    """One Kafka broker holds one replica: every process creates topics with one (the topics
+    job and the worker's changelogs alike), and none runs the dev/test profile, whose
+    workarounds are for the embedded test broker, not Kafka."""
+    brokers = [s for s in SERVICES.values() if s.get("image", "").startswith("apache/kafka")]
+    assert len(brokers) == 1
+    for name, service in OURS.items():
+        settings = Settings(
+            **{
+                key.removeprefix(ENV_PREFIX).lower(): value
+                for key, value in service["environment"].items()
+                if not key.endswith("_FILE")
+            }
+        )
+        assert settings.profile == "production", name
+        assert settings.replication_factor(3) == len(brokers), name

@@ -51,17 +51,20 @@ def load_catalogue() -> tuple[TopicSpec, ...]:
 
 
 def for_profile(spec: TopicSpec, settings: Settings) -> TopicSpec:
-    """The dev/test brokers have one node: replication 1 and min.insync.replicas 1 there."""
-    if not settings.is_dev_profile:
+    """The topic as created under ``settings``: its replication factor from
+    :meth:`Settings.replication_factor` (1 on the dev/test broker, or as set), and
+    ``min.insync.replicas`` no higher than that."""
+    replicas = settings.replication_factor(spec.replication_factor)
+    if replicas == spec.replication_factor:
         return spec
     config = dict(spec.config)
     if "min.insync.replicas" in config:
-        config["min.insync.replicas"] = "1"
+        config["min.insync.replicas"] = str(min(int(config["min.insync.replicas"]), replicas))
     return TopicSpec(
         name=spec.name,
         key=spec.key,
         partitions=spec.partitions,
-        replication_factor=1,
+        replication_factor=replicas,
         public=spec.public,
         description=spec.description,
         config=config,

@@ -95,6 +95,8 @@ TICK_INTERVAL_S = 0.5
 RESYNC_INTERVAL_S = 30.0
 LAG_INTERVAL_S = 5.0
 FOLD_TOPIC = "worker-space-inputs.v1"
+# Replicas of the topics Faust creates itself (the tables' changelogs), as the catalogue's.
+WORKER_TOPIC_REPLICAS = 3
 
 
 class SpaceCodec(codecs.Codec):
@@ -455,7 +457,7 @@ def create_worker(
             datadir=str(datadir or settings.state_dir / "worker"),
             web_enabled=False,
             topic_partitions=partitions,
-            topic_replication_factor=1 if settings.is_dev_profile else 3,
+            topic_replication_factor=settings.replication_factor(WORKER_TOPIC_REPLICAS),
             table_standby_replicas=0,
             producer_linger=0.005,
             stream_buffer_maxsize=4 * BATCH_MAX,
