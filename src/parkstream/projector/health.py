@@ -25,17 +25,14 @@ import orjson
 
 from parkstream.domain.device_events import DEVICE_EVENT_TYPES
 from parkstream.projector.records import (
-    AHEAD,
-    EARLIEST,
     BadRecord,
     Event,
     Incoming,
     checked_type,
-    in_window,
     integer,
     optional_text,
+    record_times,
     text,
-    timestamp,
 )
 from parkstream.projector.tables import Changes, Column, Rows, Spec, project_with
 
@@ -97,14 +94,7 @@ def read_device_event(record: Incoming) -> Event:
     if not isinstance(raw, dict):
         raise BadRecord("invalid_record", "a record must be a JSON object")
     type_name, raw, data = checked_type(raw, _VERSIONS, "device event")
-    occurred_at = timestamp(raw.get("occurred_at"), "occurred_at")
-    recorded_at = timestamp(raw.get("recorded_at"), "recorded_at")
-    if not in_window(occurred_at, recorded_at):
-        raise BadRecord(
-            "timestamp_out_of_range",
-            f"occurred_at {occurred_at.isoformat()} is outside [{EARLIEST.date()}, "
-            f"recorded_at {recorded_at.isoformat()} + {AHEAD.days} days]",
-        )
+    occurred_at, recorded_at = record_times(raw)
     return Event(
         type=type_name,
         event_id=text(raw.get("event_id"), "event_id"),

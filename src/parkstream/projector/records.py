@@ -122,6 +122,19 @@ def in_window(occurred_at: datetime, recorded_at: datetime) -> bool:
     return EARLIEST <= occurred_at <= recorded_at + AHEAD
 
 
+def record_times(raw: Mapping[str, Any]) -> tuple[datetime, datetime]:
+    """A record's ``occurred_at`` and ``recorded_at``, checked to be in the sane window."""
+    occurred_at = timestamp(raw.get("occurred_at"), "occurred_at")
+    recorded_at = timestamp(raw.get("recorded_at"), "recorded_at")
+    if not in_window(occurred_at, recorded_at):
+        raise BadRecord(
+            "timestamp_out_of_range",
+            f"occurred_at {occurred_at.isoformat()} is outside [{EARLIEST.date()}, "
+            f"recorded_at {recorded_at.isoformat()} + {AHEAD.days} days]",
+        )
+    return occurred_at, recorded_at
+
+
 def read_event(record: Incoming) -> Event:
     """The event of a ``space-events`` record; raises :class:`BadRecord`.
 
@@ -217,14 +230,7 @@ def _read_checked(record: Incoming, raw: dict[str, Any]) -> Event:
             raise BadRecord("invalid_record", f"{type_name} without dev_eui")
     elif not tenant_id or not space_id:
         raise BadRecord("invalid_record", f"{type_name} without tenant_id and space_id")
-    occurred_at = timestamp(raw.get("occurred_at"), "occurred_at")
-    recorded_at = timestamp(raw.get("recorded_at"), "recorded_at")
-    if not in_window(occurred_at, recorded_at):
-        raise BadRecord(
-            "timestamp_out_of_range",
-            f"occurred_at {occurred_at.isoformat()} is outside [{EARLIEST.date()}, "
-            f"recorded_at {recorded_at.isoformat()} + {AHEAD.days} days]",
-        )
+    occurred_at, recorded_at = record_times(raw)
     return Event(
         type=type_name,
         event_id=text(raw.get("event_id"), "event_id"),
